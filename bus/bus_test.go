@@ -1,0 +1,210 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+
+	"github.com/meridian-ops/meridian/bus"
+	"github.com/meridian-ops/meridian/bus/bustest"
+	"github.com/meridian-ops/meridian/schemas"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// The NATS server keeps a few process-wide goroutines after Shutdown.
+		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1"),
+		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*ipQueue[...]).pop"),
+		goleak.IgnoreTopFunction("time.Sleep"),
+	)
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func TestProvisionCreatesContract(t *testing.T) {
+	b := bustest.New(t)
+	if err := b.Ready(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	lister := b.JS.ListStreams(ctx(t))
+	for info := range lister.Info() {
+		names[info.Config.Name] = true
+	}
+	for _, want := range []string{"TLM_INGEST", "TLM_REPLAY", "TLM_ROUTED", "TLM_REJECTED", "TLM_WORK", "TLM_PROCESSED", "CMD", "CMD_DISPATCH", "SDA", "TLE"} {
+		if !names[want] {
+			t.Errorf("stream %s missing (have %v)", want, names)
+		}
+	}
+	for _, kv := range []string{schemas.BucketStats, schemas.BucketSessions, schemas.BucketSources} {
+		if _, err := b.JS.KeyValue(ctx(t), kv); err != nil {
+			t.Errorf("KV %s: %v", kv, err)
+		}
+	}
+	work, err := b.JS.Stream(ctx(t), schemas.StreamWork)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := work.CachedInfo().Config; c.MaxMsgs != 64 || c.Discard != jetstream.DiscardNew || c.Retention != jetstream.WorkQueuePolicy {
+		t.Errorf("TLM_WORK is not a bounded work queue: %+v", c)
+	}
+}
+
+func TestProvisionIsIdempotentAndConcurrent(t *testing.T) {
+	b := bustest.New(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nc := bustest.Conn(t, b)
+			js, _ := bus.NewJetStream(nc)
+			errs <- bus.Provision(ctx(t), js, bus.ProvisionOptions{})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent provision: %v", err)
+		}
+	}
+}
+
+func TestDataDirLockRefusesSecondProcess(t *testing.T) {
+	dir := t.TempDir()
+	b := bustest.New(t, func(c *bus.Config) { c.DataDir = dir })
+	_, err := bus.Open(ctx(t), bus.Config{DataDir: dir, ListenAddr: "127.0.0.1:0", Logger: bustest.Discard})
+	if !errors.Is(err, bus.ErrDataDirLocked) {
+		t.Fatalf("second open on the same data dir: %v, want ErrDataDirLocked", err)
+	}
+	if err := b.Ready(ctx(t)); err != nil {
+		t.Fatalf("first bus damaged by the refused second open: %v", err)
+	}
+}
+
+func TestRestartKeepsMessages(t *testing.T) {
+	dir := t.TempDir()
+	cfg := bus.Config{DataDir: dir, ListenAddr: "127.0.0.1:0", Logger: bustest.Discard}
+	b, err := bus.Open(ctx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := bus.NewPublisher(b.JS, 16, nil)
+	for i := range 10 {
+		if _, err := p.Publish(ctx(t), bus.NewMsg("tlm.ingest.gs-1", []byte{byte(i)}, fmt.Sprint("m", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+
+	b2, err := bus.Open(ctx(t), cfg)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer b2.Close()
+	s, err := b2.JS.Stream(ctx(t), schemas.StreamIngest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := s.Info(ctx(t))
+	if info.State.Msgs != 10 {
+		t.Fatalf("after restart TLM_INGEST holds %d messages, want 10", info.State.Msgs)
+	}
+}
+
+func TestPublisherDeduplicatesRetries(t *testing.T) {
+	b := bustest.New(t)
+	p := bus.NewPublisher(b.JS, 4, nil)
+	defer p.Close(ctx(t))
+	var acks, dups atomic.Int64
+	for i := range 50 {
+		id := fmt.Sprint("batch-", i%25) // every id twice
+		err := p.PublishAsync(ctx(t), bus.NewMsg("tlm.ingest.gs-dup", []byte("x"), id), func(a *jetstream.PubAck, err error) {
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			acks.Add(1)
+			if a.Duplicate {
+				dups.Add(1)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.InFlight() > 4 {
+			t.Fatalf("window exceeded: %d in flight", p.InFlight())
+		}
+	}
+	if err := p.Close(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if acks.Load() != 50 || dups.Load() != 25 {
+		t.Fatalf("acks %d dups %d, want 50 and 25", acks.Load(), dups.Load())
+	}
+	s, _ := b.JS.Stream(ctx(t), schemas.StreamIngest)
+	info, _ := s.Info(ctx(t))
+	if info.State.Msgs != 25 {
+		t.Fatalf("stream holds %d, want 25", info.State.Msgs)
+	}
+	if err := p.PublishAsync(ctx(t), bus.NewMsg("tlm.ingest.x", []byte("x"), ""), nil); !errors.Is(err, bus.ErrPublisherClosed) {
+		t.Fatalf("publish after close: %v", err)
+	}
+}
+
+// A FrameBatch published by an independent connection is stored and decodes
+// field by field; malformed messages are terminated and counted, and the
+// consumer keeps going.
+func TestConsumeDecodesAndTerminatesMalformed(t *testing.T) {
+	b := bustest.New(t)
+	nc := bustest.Conn(t, b)
+	js, _ := bus.NewJetStream(nc)
+	good := schemas.AppendFrameBatch(nil, &schemas.FrameBatch{StationID: "gs-test", Frames: []schemas.Frame{{StationID: "gs-test", Sequence: 1, Payload: []byte("ok")}}})
+	for _, data := range [][]byte{[]byte("not msgpack"), good, {0x81, 0xa1}, good} {
+		if _, err := js.Publish(ctx(t), "tlm.ingest.gs-test", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := bus.EnsureConsumer(ctx(t), b.JS, schemas.StreamIngest, jetstream.ConsumerConfig{Durable: "test-malformed", AckWait: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got atomic.Int64
+	cctx, cancel := context.WithCancel(ctx(t))
+	done := make(chan error)
+	go func() {
+		done <- bus.Consume(cctx, cons, "test-malformed", func(_ context.Context, _ jetstream.Msg, fb *schemas.FrameBatch) error {
+			if fb.StationID != "gs-test" || fb.Frames[0].Sequence != 1 || string(fb.Frames[0].Payload) != "ok" {
+				t.Errorf("decoded %+v", fb)
+			}
+			got.Add(1)
+			return nil
+		}, bus.ConsumeOptions{Logger: bustest.Discard})
+	}()
+	bustest.Eventually(t, 10*time.Second, func() bool { return got.Load() == 2 && bus.MalformedCount("test-malformed") == 2 },
+		"want 2 good and 2 malformed, have %d good, %v malformed", got.Load(), bus.MalformedCount("test-malformed"))
+	bustest.Eventually(t, 10*time.Second, func() bool {
+		info, err := cons.Info(ctx(t))
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	}, "terminated messages still pending")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,142 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/meridian-ops/meridian/schemas"
+)
+
+// ErrPermanent marks a handler error that redelivery cannot fix (the
+// message is valid msgpack but its content is refused): the message is
+// terminated instead of nak'ed. Wrap it: fmt.Errorf("%w: ...", bus.ErrPermanent).
+var ErrPermanent = errors.New("permanent failure")
+
+// RawHandler handles one JetStream message. Returning nil acks it (unless
+// the handler already acked, nak'ed or terminated it); an error wrapping
+// schemas.ErrMalformed or ErrPermanent terminates it; any other error
+// naks it with a delay so it is redelivered.
+type RawHandler func(ctx context.Context, msg jetstream.Msg) error
+
+// Handler handles one decoded message of type T.
+type Handler[T any] func(ctx context.Context, msg jetstream.Msg, v *T) error
+
+// ConsumeOptions tune Consume. The zero value works.
+type ConsumeOptions struct {
+	// PullMaxMessages bounds the messages buffered in the client (default 256).
+	PullMaxMessages int
+	// DrainTimeout bounds how long buffered messages may still be handled
+	// after ctx ends (default 5 s); what is left is redelivered later.
+	DrainTimeout time.Duration
+	// NakDelay is the redelivery delay after a handler error (default 500 ms).
+	NakDelay time.Duration
+	Logger   *slog.Logger
+}
+
+func (o *ConsumeOptions) defaults() {
+	if o.PullMaxMessages <= 0 {
+		o.PullMaxMessages = 256
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 5 * time.Second
+	}
+	if o.NakDelay <= 0 {
+		o.NakDelay = 500 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Consume decodes each message of cons into a T (validating it when T is a
+// schemas.Validator) and passes it to h. See ConsumeRaw for the lifecycle.
+func Consume[T any](ctx context.Context, cons jetstream.Consumer, name string, h Handler[T], o ConsumeOptions) error {
+	return ConsumeRaw(ctx, cons, name, func(ctx context.Context, msg jetstream.Msg) error {
+		var v T
+		if err := schemas.Decode(msg.Data(), &v); err != nil {
+			return err
+		}
+		return h(ctx, msg, &v)
+	}, o)
+}
+
+// ConsumeRaw runs h for every message of cons until ctx ends, then stops
+// pulling, lets buffered messages finish for up to DrainTimeout, and
+// returns. Handlers run one at a time, in delivery order. The context
+// handed to h is not cancelled by ctx (so a message being handled at
+// shutdown can still publish its results); it ends only when the drain
+// deadline passes.
+func ConsumeRaw(ctx context.Context, cons jetstream.Consumer, name string, h RawHandler, o ConsumeOptions) error {
+	o.defaults()
+	log := o.Logger.With("consumer", name)
+	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
+	hist := handleSeconds.WithLabelValues(name)
+	cb := func(msg jetstream.Msg) {
+		start := time.Now()
+		err := h(hctx, msg)
+		hist.Observe(time.Since(start).Seconds())
+		settle(msg, name, err, o, log)
+	}
+	cc, err := cons.Consume(cb,
+		jetstream.PullMaxMessages(o.PullMaxMessages),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrNoHeartbeat) {
+				log.Warn("consumer missed heartbeats; will resume", "err", err)
+				return
+			}
+			log.Warn("consume error", "err", err)
+		}))
+	if err != nil {
+		return fmt.Errorf("bus: consume %s: %w", name, err)
+	}
+	<-ctx.Done()
+	cc.Drain()
+	select {
+	case <-cc.Closed():
+	case <-time.After(o.DrainTimeout):
+		log.Warn("drain deadline passed; unhandled messages will be redelivered")
+		cancelHandlers()
+		cc.Stop()
+		<-cc.Closed()
+	}
+	return nil
+}
+
+// settle acks, naks or terminates msg according to the handler's result.
+func settle(msg jetstream.Msg, name string, err error, o ConsumeOptions, log *slog.Logger) {
+	var aerr error
+	switch {
+	case err == nil:
+		aerr = msg.Ack()
+		consumed.WithLabelValues(name, "ack").Inc()
+	case errors.Is(err, schemas.ErrMalformed):
+		malformed.WithLabelValues(name).Inc()
+		consumed.WithLabelValues(name, "term").Inc()
+		log.Warn("malformed message terminated", "subject", msg.Subject(), "bytes", len(msg.Data()), "err", err)
+		aerr = msg.TermWithReason(truncate(err.Error(), 200))
+	case errors.Is(err, ErrPermanent):
+		consumed.WithLabelValues(name, "term").Inc()
+		log.Warn("message refused and terminated", "subject", msg.Subject(), "err", err)
+		aerr = msg.TermWithReason(truncate(err.Error(), 200))
+	default:
+		consumed.WithLabelValues(name, "nak").Inc()
+		log.Warn("handler failed; message will be redelivered", "subject", msg.Subject(), "err", err)
+		aerr = msg.NakWithDelay(o.NakDelay)
+	}
+	if aerr != nil && !errors.Is(aerr, jetstream.ErrMsgAlreadyAckd) {
+		log.Warn("settling message failed; it will be redelivered after AckWait", "subject", msg.Subject(), "err", aerr)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

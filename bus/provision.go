@@ -14,7 +14,7 @@ import (
 // ProvisionOptions tune the contract's streams for a deployment. The zero
 // value suits a single embedded node.
 type ProvisionOptions struct {
-	Replicas int           // 1 embedded; 3 on a cluster
+	Replicas  int           // 1 embedded; 3 on a cluster
 	Retention time.Duration // how long raw and processed telemetry is kept for replay; default 24h
 	// WorkCapacity is the processor hand-off's capacity in messages
 	// (TLM_WORK MaxMsgs with DiscardNew); default 64, the course's figure.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sourcegraph/conc/pool"
 
 	"github.com/meridian-ops/meridian/schemas"
 )
@@ -80,27 +81,29 @@ func Buckets(o ProvisionOptions) []jetstream.KeyValueConfig {
 	}
 }
 
-// Provision creates or updates every stream and KV bucket of the contract.
-// It is idempotent; when two processes race, the loser's "already exists"
-// is retried as an update.
+// Provision creates or updates every stream and KV bucket of the contract,
+// concurrently (each is one JetStream API round trip with file creation on
+// the server). It is idempotent; when two processes race, the loser's
+// "already exists" is retried as an update.
 func Provision(ctx context.Context, js jetstream.JetStream, o ProvisionOptions) error {
+	p := pool.New().WithErrors().WithContext(ctx)
 	for _, sc := range Streams(o) {
-		if err := retry(ctx, func() error {
-			_, err := js.CreateOrUpdateStream(ctx, sc)
-			return err
-		}); err != nil {
-			return fmt.Errorf("bus: provision stream %s: %w", sc.Name, err)
-		}
+		p.Go(func(ctx context.Context) error {
+			if err := retry(ctx, func() error { _, err := js.CreateOrUpdateStream(ctx, sc); return err }); err != nil {
+				return fmt.Errorf("bus: provision stream %s: %w", sc.Name, err)
+			}
+			return nil
+		})
 	}
 	for _, kc := range Buckets(o) {
-		if err := retry(ctx, func() error {
-			_, err := js.CreateOrUpdateKeyValue(ctx, kc)
-			return err
-		}); err != nil {
-			return fmt.Errorf("bus: provision KV %s: %w", kc.Bucket, err)
-		}
+		p.Go(func(ctx context.Context) error {
+			if err := retry(ctx, func() error { _, err := js.CreateOrUpdateKeyValue(ctx, kc); return err }); err != nil {
+				return fmt.Errorf("bus: provision KV %s: %w", kc.Bucket, err)
+			}
+			return nil
+		})
 	}
-	return nil
+	return p.Wait()
 }
 
 // EnsureConsumer creates or updates a durable consumer. Two instances of a

@@ -303,3 +303,34 @@ func TestDetection(t *testing.T) {
 		t.Error("azimuth 400 accepted")
 	}
 }
+
+func TestJSONConversion(t *testing.T) {
+	mp, err := FromJSON("command", []byte(`{"id":"c-9","station_id":"gs-1","kind":"REPOINT","azimuth":180,"elevation":45,"issued_at_ns":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c Command
+	if err := Decode(mp, &c); err != nil || c.Kind != CmdRepoint || *c.Azimuth != 180 {
+		t.Fatalf("%+v %v", c, err)
+	}
+	if _, err := FromJSON("command", []byte(`{"id":"c","station_id":"gs-1","kind":"LAUNCH"}`)); !errors.Is(err, ErrUnknownKind) {
+		t.Fatalf("invalid command accepted: %v", err)
+	}
+	if _, err := FromJSON("command", []byte(`{"id":"c","stationid":"gs-1"}`)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("unknown JSON field accepted: %v", err)
+	}
+	if _, err := FromJSON("nope", nil); err == nil {
+		t.Fatal("unknown type accepted")
+	}
+	js, err := ToJSON(mustMarshal(t, sampleBatch()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(js)
+	if !strings.Contains(s, `"station_id": "gs-svalbard"`) || !strings.Contains(s, `"base64"`) {
+		t.Fatalf("ToJSON output:\n%s", s)
+	}
+	if _, err := ToJSON([]byte{0xc1}); !errors.Is(err, ErrMalformed) {
+		t.Fatal("garbage rendered")
+	}
+}

@@ -1,0 +1,159 @@
+package system
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/meridian-ops/meridian/bus"
+	"github.com/meridian-ops/meridian/ops"
+)
+
+// Config configures a Meridian process. Zero values are the documented
+// defaults (README "Configuration").
+type Config struct {
+	DataDir     string // default ./data
+	NATSAddr    string // embedded server's client address; default 127.0.0.1:4222
+	NATSURL     string // external cluster; empty runs the embedded server
+	GatewayAddr string // default 0.0.0.0:7777
+	UDPAddr     string // default :7778
+	HTTPAddr    string // default 127.0.0.1:8080
+	SyncAlways  bool   // embedded server fsyncs every write
+	Replicas    int    // stream replicas; 1 (embedded), 3 on a cluster
+	// ShutdownTimeout bounds the whole ordered shutdown; default 10 s.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.NATSAddr == "" {
+		c.NATSAddr = "127.0.0.1:4222"
+	}
+	if c.GatewayAddr == "" {
+		c.GatewayAddr = "0.0.0.0:7777"
+	}
+	if c.UDPAddr == "" {
+		c.UDPAddr = ":7778"
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:8080"
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// System is a started Meridian process.
+type System struct {
+	Bus  *bus.Bus
+	HTTP *ops.Server
+
+	cfg     Config
+	log     *slog.Logger
+	ctx     context.Context
+	cancel  context.CancelFunc
+	running []*running
+	failed  chan error
+}
+
+// Start opens the bus and starts the HTTP server and every component.
+// It returns once all listeners are bound and the contract is
+// provisioned; Ready then succeeds.
+func Start(ctx context.Context, cfg Config) (*System, error) {
+	cfg.defaults()
+	s := &System{cfg: cfg, log: cfg.Logger, failed: make(chan error, 1)}
+	b, err := bus.Open(ctx, bus.Config{URL: cfg.NATSURL, DataDir: cfg.DataDir, ListenAddr: cfg.NATSAddr,
+		SyncAlways: cfg.SyncAlways, Name: "meridian", Logger: cfg.Logger,
+		Provision: bus.ProvisionOptions{Replicas: cfg.Replicas}})
+	if err != nil {
+		return nil, err
+	}
+	s.Bus = b
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+
+	s.HTTP = ops.NewServer(ops.HTTPConfig{Addr: cfg.HTTPAddr, Ready: b.Ready, Healthy: b.Healthy, Logger: cfg.Logger})
+	if err := s.HTTP.Listen(); err != nil {
+		s.cancel()
+		b.Close()
+		return nil, err
+	}
+	comps, err := s.components()
+	if err != nil {
+		s.cancel()
+		b.Close()
+		return nil, err
+	}
+	s.add(named{"http", s.HTTP})
+	for _, c := range comps {
+		s.add(c)
+	}
+	s.log.Info("meridian started", "data_dir", cfg.DataDir, "nats", b.URL, "http", s.HTTP.Addr().String())
+	return s, nil
+}
+
+// components builds the process's components in start order (consumers
+// before producers). Each issue's component is added here as it lands.
+func (s *System) components() ([]named, error) {
+	return nil, nil
+}
+
+func (s *System) add(n named) {
+	s.running = append(s.running, start(s.ctx, n, s.failed))
+}
+
+// Ready reports whether the system serves the contract.
+func (s *System) Ready(ctx context.Context) error { return s.Bus.Ready(ctx) }
+
+// Failed delivers the first error of a component that failed on its own.
+func (s *System) Failed() <-chan error { return s.failed }
+
+// Shutdown stops components in reverse start order within the configured
+// deadline (or ctx's, whichever is first), then closes the bus. It returns
+// an error listing components that failed or had to be abandoned.
+func (s *System) Shutdown(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	for i := len(s.running) - 1; i >= 0; i-- {
+		r := s.running[i]
+		r.cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", r.name, err))
+			}
+		case <-ctx.Done():
+			s.log.Warn("shutdown deadline passed; abandoning component", "component", r.name)
+			errs = append(errs, fmt.Errorf("%s: did not stop before the shutdown deadline", r.name))
+		}
+	}
+	s.cancel()
+	s.Bus.Close()
+	s.log.Info("meridian stopped")
+	return errors.Join(errs...)
+}
+
+// Run starts the system, serves until ctx ends or a component fails, and
+// shuts down in order. A clean, signalled stop returns nil.
+func Run(ctx context.Context, cfg Config) error {
+	s, err := Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	var failure error
+	select {
+	case <-ctx.Done():
+	case failure = <-s.failed:
+		s.log.Error("component failed; shutting down", "err", failure)
+	}
+	serr := s.Shutdown(context.Background())
+	return errors.Join(failure, serr)
+}

@@ -1,0 +1,68 @@
+package queue
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// BenchmarkPushPop measures hand-off throughput: P producer goroutines push
+// b.N items in total (mixed priorities, increasing IssuedAt) into a queue of
+// capacity 1024 while one consumer pops them all. "items/s" counts items
+// through the queue (one push and one pop each); "ops/s" counts pushes
+// plus pops.
+func BenchmarkPushPop(b *testing.B) {
+	for _, producers := range []int{1, 3, 8} {
+		b.Run(fmt.Sprintf("producers=%d", producers), func(b *testing.B) {
+			q := New[int](1024)
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for p := range producers {
+				n := b.N / producers
+				if p == 0 {
+					n += b.N % producers
+				}
+				wg.Go(func() {
+					for i := range n {
+						if err := q.Push(Item[int]{Value: i, Priority: uint8(i % 5 * 50), IssuedAt: int64(i)}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			for range b.N {
+				if _, err := q.Pop(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			wg.Wait()
+			el := time.Since(start).Seconds()
+			b.ReportMetric(float64(b.N)/el, "items/s")
+			b.ReportMetric(2*float64(b.N)/el, "ops/s")
+		})
+	}
+}
+
+// BenchmarkPushPopUncontended is one goroutine pushing a batch of 64 and
+// popping it: the cost of the operations without any hand-off.
+func BenchmarkPushPopUncontended(b *testing.B) {
+	q := New[int](1024)
+	b.ReportAllocs()
+	start := time.Now()
+	for i := 0; i < b.N; i += 64 {
+		for j := range 64 {
+			_ = q.Push(Item[int]{Value: j, Priority: uint8(j % 5 * 50), IssuedAt: int64(i + j)})
+		}
+		for range 64 {
+			_, _ = q.Pop()
+		}
+	}
+	el := time.Since(start).Seconds()
+	n := float64((b.N + 63) / 64 * 64)
+	b.ReportMetric(n/el, "items/s")
+	b.ReportMetric(2*n/el, "ops/s")
+}

@@ -108,6 +108,7 @@ type Worker struct {
 	stored     atomic.Uint64
 	failed     atomic.Uint64
 	ran        atomic.Bool
+	started    chan struct{}
 }
 
 // New returns a Worker that uses nc (give it its own connection, e.g.
@@ -115,8 +116,13 @@ type Worker struct {
 func New(nc *nats.Conn, cfg Config) *Worker {
 	cfg.defaults()
 	return &Worker{nc: nc, cfg: cfg, log: cfg.Logger.With("component", "cmdqueue"),
-		q: queue.New[*entry](cfg.Capacity), held: map[string]*entry{}, recent: newRecentSet(cfg.RecentIDs)}
+		q: queue.New[*entry](cfg.Capacity), held: map[string]*entry{}, recent: newRecentSet(cfg.RecentIDs),
+		started: make(chan struct{})}
 }
+
+// Started is closed once Run consumes commands (its consumer and KV bucket
+// exist).
+func (w *Worker) Started() <-chan struct{} { return w.started }
 
 // Stats is a snapshot of the worker's counters, as written to KV.
 func (w *Worker) Stats() schemas.CmdQueueStats {
@@ -148,11 +154,19 @@ func (w *Worker) Counters() Counters {
 // it stops taking commands, lets the dispatcher drain the queue (unless
 // the Gate is held) for up to DrainTimeout, naks what is left so the next
 // instance gets it at once, waits for in-flight dispatch acks, writes the
-// final stats and returns nil. A Worker runs once.
+// final stats and returns nil (also when ctx ends while it is starting).
+// A Worker runs once.
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.ran.CompareAndSwap(false, true) {
 		return ErrAlreadyRun
 	}
+	if err := w.run(ctx); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return nil // cancelled, possibly while starting: a clean stop
+}
+
+func (w *Worker) run(ctx context.Context) error {
 	js, err := bus.NewJetStream(w.nc)
 	if err != nil {
 		return err
@@ -204,6 +218,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		bg.Wait()
 		return fmt.Errorf("cmdqueue: consume: %w", err)
 	}
+	close(w.started)
 	w.log.Info("command queue started", "capacity", w.cfg.Capacity, "durable", w.cfg.Durable, "held", w.cfg.Hold.Held())
 	<-ctx.Done()
 
@@ -227,10 +242,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		<-dispatched
 	}
 	// 3. Hand what is left back to JetStream for the next instance.
-	left := 0
-	for it, ok := w.q.TryPop(); ok; it, ok = w.q.TryPop() {
+	left := w.q.TakeAll()
+	for _, it := range left {
 		w.release(it.Value)
-		left++
 	}
 	// 4. Wait for in-flight dispatches; their callbacks ack the submits.
 	closeCtx, closeCancel := context.WithTimeout(context.Background(), w.cfg.DrainTimeout)
@@ -241,7 +255,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	bgcancel()
 	bg.Wait()
 	w.putStats(kv)
-	w.log.Info("command queue stopped", "returned_to_stream", left, "stats", w.Stats())
+	w.log.Info("command queue stopped", "returned_to_stream", len(left), "stats", w.Stats())
 	return nil
 }
 

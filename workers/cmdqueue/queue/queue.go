@@ -79,6 +79,7 @@ type Metrics struct {
 	dispatched  atomic.Uint64
 	safeMode    atomic.Uint64
 	depth       atomic.Int64
+	returned    atomic.Uint64
 	popWakeups  atomic.Uint64
 	pushWakeups atomic.Uint64
 	popWaiting  atomic.Int64
@@ -93,6 +94,9 @@ func (m *Metrics) CommandsDispatched() uint64 { return m.dispatched.Load() }
 
 // SafeModeCount is the number of SAFE_MODE items (Item.SafeMode) popped.
 func (m *Metrics) SafeModeCount() uint64 { return m.safeMode.Load() }
+
+// Returned is the number of items removed undispatched by TakeAll.
+func (m *Metrics) Returned() uint64 { return m.returned.Load() }
 
 // Depth is the number of items queued now.
 func (m *Metrics) Depth() int { return int(m.depth.Load()) }
@@ -225,6 +229,25 @@ func (q *Queue[T]) TryPop() (Item[T], bool) {
 	return it, true
 }
 
+// TakeAll removes every queued item, in priority order, without counting
+// them as dispatched (Metrics.Returned counts them instead): for handing
+// undispatched work back to its source when a consumer stops.
+func (q *Queue[T]) TakeAll() []Item[T] {
+	q.mu.Lock()
+	out := make([]Item[T], 0, q.n)
+	for q.n > 0 {
+		out = append(out, q.unlinkLocked())
+	}
+	q.m.returned.Add(uint64(len(out)))
+	q.m.depth.Store(0)
+	wake := q.pushWaiting > 0
+	q.mu.Unlock()
+	if wake {
+		q.notFull.Broadcast()
+	}
+	return out
+}
+
 // Shutdown stops the queue: pushes (also those blocked now) fail with
 // ErrQueueShutdown, and consumers drain what is left, then get
 // ErrQueueShutdown. It is idempotent.
@@ -326,9 +349,21 @@ func (q *Queue[T]) insertLocked(it Item[T]) {
 	q.n++
 }
 
-// takeLocked unlinks and returns the head of the highest non-empty
-// priority. The caller guarantees q.n > 0.
+// takeLocked pops the head of the highest non-empty priority and counts
+// it as dispatched. The caller guarantees q.n > 0.
 func (q *Queue[T]) takeLocked() Item[T] {
+	it := q.unlinkLocked()
+	q.m.dispatched.Add(1)
+	if it.SafeMode {
+		q.m.safeMode.Add(1)
+	}
+	q.m.depth.Store(int64(q.n))
+	return it
+}
+
+// unlinkLocked unlinks and returns the head of the highest non-empty
+// priority. The caller guarantees q.n > 0.
+func (q *Queue[T]) unlinkLocked() Item[T] {
 	p := q.topLocked()
 	i := q.heads[p]
 	nd := &q.nodes[i]
@@ -346,11 +381,6 @@ func (q *Queue[T]) takeLocked() Item[T] {
 	q.free = i
 	q.n--
 	it.Horizon = q.seq
-	q.m.dispatched.Add(1)
-	if it.SafeMode {
-		q.m.safeMode.Add(1)
-	}
-	q.m.depth.Store(int64(q.n))
 	return it
 }
 
@@ -432,8 +462,8 @@ func (q *Queue[T]) Check() error {
 	if d := q.m.depth.Load(); d != int64(q.n) {
 		return fmt.Errorf("queue: depth metric %d, count %d", d, q.n)
 	}
-	if pu, di := q.m.pushed.Load(), q.m.dispatched.Load(); pu-di != uint64(q.n) {
-		return fmt.Errorf("queue: pushed %d - dispatched %d != depth %d", pu, di, q.n)
+	if pu, di, re := q.m.pushed.Load(), q.m.dispatched.Load(), q.m.returned.Load(); pu-di-re != uint64(q.n) {
+		return fmt.Errorf("queue: pushed %d - dispatched %d - returned %d != depth %d", pu, di, re, q.n)
 	}
 	return nil
 }

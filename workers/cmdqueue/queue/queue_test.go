@@ -485,3 +485,27 @@ func TestConcurrentStressAgainstModel(t *testing.T) {
 		}
 	}
 }
+
+// TakeAll hands back everything queued, in priority order, without
+// counting it as dispatched, and frees blocked producers.
+func TestTakeAll(t *testing.T) {
+	q := New[int](3)
+	for i, p := range []uint8{10, 255, 100} {
+		_ = q.Push(Item[int]{Value: i, Priority: p, SafeMode: p == 255})
+	}
+	blocked := make(chan error, 1)
+	go func() { blocked <- q.Push(Item[int]{Value: 3, Priority: 50}) }()
+	eventually(t, func() bool { return q.Metrics().ProducersWaiting() == 1 }, "producer did not block")
+	got := q.TakeAll()
+	if len(got) != 3 || got[0].Value != 1 || got[1].Value != 2 || got[2].Value != 0 {
+		t.Fatalf("TakeAll = %v", got)
+	}
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	m := q.Metrics()
+	if m.Returned() != 3 || m.CommandsDispatched() != 0 || m.SafeModeCount() != 0 || m.Depth() != 1 {
+		t.Fatalf("returned %d dispatched %d safe %d depth %d", m.Returned(), m.CommandsDispatched(), m.SafeModeCount(), m.Depth())
+	}
+	check(t, q)
+}

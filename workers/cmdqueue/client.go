@@ -73,7 +73,11 @@ func Watch(ctx context.Context, nc *nats.Conn, station string, fn func(schemas.C
 		return fmt.Errorf("cmdqueue: watch %s: %w", subject, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	if err := nc.FlushWithContext(ctx); err != nil && ctx.Err() == nil {
+	// Make sure the server has the subscription before reporting nothing.
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = nc.FlushWithContext(fctx)
+	cancel()
+	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("cmdqueue: watch %s: %w", subject, err)
 	}
 	for {

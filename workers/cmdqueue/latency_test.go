@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,6 +71,7 @@ func TestSubmitDispatchLatency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cpu0 := cpuTime(t)
 	kinds := []schemas.CommandKind{schemas.CmdSafeMode, schemas.CmdAbortPass, schemas.CmdStatusRequest, schemas.CmdHousekeeping}
 	start := time.Now()
 	interval := time.Second / time.Duration(*latencyRate)
@@ -103,6 +105,7 @@ func TestSubmitDispatchLatency(t *testing.T) {
 	case <-js.PublishAsyncComplete():
 	case <-ctx.Done():
 	}
+	cpu := cpuTime(t) - cpu0
 	mu.Lock()
 	defer mu.Unlock()
 	slices.Sort(lat)
@@ -111,7 +114,18 @@ func TestSubmitDispatchLatency(t *testing.T) {
 	t.Logf("submit->dispatch latency: p50 %v  p90 %v  p99 %v  p99.9 %v  max %v",
 		q(0.50).Round(time.Microsecond), q(0.90).Round(time.Microsecond), q(0.99).Round(time.Microsecond),
 		q(0.999).Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
+	t.Logf("process CPU (server + worker + clients): %v total, %.1f µs per command, %.0f%% of one core at the offered rate",
+		cpu.Round(time.Millisecond), float64(cpu.Microseconds())/float64(total), 100*cpu.Seconds()/sent.Seconds())
 	if c := w.Counters(); c.Stored != uint64(total) || c.Duplicates != 0 {
 		t.Errorf("counters %+v", c)
 	}
+}
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -37,7 +37,7 @@ func testCtx(t *testing.T) context.Context {
 
 // startWorker runs a Worker on its own connection; the returned stop
 // cancels it and waits for Run to return (failing the test on an error).
-func startWorker(t *testing.T, b *bus.Bus, cfg cmdqueue.Config) (*cmdqueue.Worker, func()) {
+func startWorker(t testing.TB, b *bus.Bus, cfg cmdqueue.Config) (*cmdqueue.Worker, func()) {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = bustest.Logger(t)

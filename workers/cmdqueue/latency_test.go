@@ -20,9 +20,10 @@ import (
 )
 
 var (
-	latency     = flag.Bool("cmdqueue.latency", false, "run the submit-to-dispatch latency harness (ops/perf/cmdqueue.md)")
-	latencyRate = flag.Int("cmdqueue.rate", 10_000, "commands per second for the latency harness")
-	latencyDur  = flag.Duration("cmdqueue.duration", 5*time.Second, "how long the latency harness submits")
+	latency       = flag.Bool("cmdqueue.latency", false, "run the submit-to-dispatch latency harness (ops/perf/cmdqueue.md)")
+	latencyRate   = flag.Int("cmdqueue.rate", 10_000, "commands per second for the latency harness")
+	latencyLimits = flag.Bool("cmdqueue.limits", false, "experiment: recreate CMD and CMD_DISPATCH with LimitsPolicy instead of WorkQueuePolicy")
+	latencyDur    = flag.Duration("cmdqueue.duration", 5*time.Second, "how long the latency harness submits")
 )
 
 // TestSubmitDispatchLatency measures, on a real embedded NATS server over
@@ -36,6 +37,23 @@ func TestSubmitDispatchLatency(t *testing.T) {
 		t.Skip("measurement harness; enable with -args -cmdqueue.latency")
 	}
 	b := bustest.New(t)
+	if *latencyLimits {
+		// Experiment (ops/perf/cmdqueue.md): the same streams with
+		// LimitsPolicy, so an ack does not delete the message.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, sc := range bus.Streams(bus.ProvisionOptions{}) {
+			if sc.Name == schemas.StreamCmd || sc.Name == schemas.StreamDispatch {
+				if err := b.JS.DeleteStream(ctx, sc.Name); err != nil {
+					t.Fatal(err)
+				}
+				sc.Retention = jetstream.LimitsPolicy
+				if _, err := b.JS.CreateStream(ctx, sc); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
 	w, _ := startWorker(t, b, cmdqueue.Config{Logger: bustest.Discard, StatsInterval: time.Second})
 	<-w.Started()
 

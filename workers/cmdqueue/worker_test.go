@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/meridian-ops/meridian/bus"
@@ -416,6 +417,12 @@ func TestInvalidSubmissionsRejected(t *testing.T) {
 	if s := w.Stats(); s.CommandsRejected != uint64(len(bad)) || s.CommandsPushed != 1 {
 		t.Fatalf("stats %+v", s)
 	}
+	// Counted by reason in Prometheus.
+	for _, c := range bad {
+		if v := promCounter(t, "meridian_cmdqueue_commands_rejected_total", "reason", c.reason); v < 1 {
+			t.Errorf("rejected_total{reason=%q} = %v", c.reason, v)
+		}
+	}
 	// Terminated, not redelivered: the consumer has nothing pending.
 	cons, err := b.JS.Consumer(testCtx(t), schemas.StreamCmd, "cmdqueue")
 	if err != nil {
@@ -428,6 +435,46 @@ func TestInvalidSubmissionsRejected(t *testing.T) {
 	if info.NumAckPending != 0 || info.NumRedelivered != 0 {
 		t.Fatalf("consumer ack pending %d redelivered %d", info.NumAckPending, info.NumRedelivered)
 	}
+}
+
+// Stopping the worker with a backlog and the gate open drains the queue:
+// every held command is dispatched (in priority order) before Run returns.
+func TestShutdownDrainsBacklog(t *testing.T) {
+	b := bustest.New(t)
+	gate := cmdqueue.NewGate(true)
+	w, stop := startWorker(t, b, cmdqueue.Config{Hold: gate})
+	cmds := makeCommands(40, 4)
+	sendConcurrently(t, b, 2, cmds)
+	bustest.Eventually(t, 10*time.Second, func() bool { return w.Stats().Depth == 40 }, "backlog did not form")
+	gate.Release()
+	stop()
+	if c := w.Counters(); c.Stored != 40 {
+		t.Fatalf("stopped with %d of 40 dispatched", c.Stored)
+	}
+	checkOrder(t, dispatched(t, b.JS), cmds)
+	bustest.Eventually(t, 10*time.Second, func() bool { return streamMsgs(t, b.JS, schemas.StreamCmd) == 0 }, "submits not acked")
+}
+
+// promCounter reads a counter with one label from the default registry.
+func promCounter(t *testing.T, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // A queue smaller than the submitted burst is backpressure, not loss:

@@ -397,7 +397,7 @@ func (w *Worker) settle(e *entry, ack *jetstream.PubAck, err error) {
 // keepAlive extends AckWait of every held command, so a backlog (or a held
 // gate) does not make JetStream redeliver what the worker is holding.
 func (w *Worker) keepAlive(ctx context.Context) {
-	t := time.NewTicker(w.cfg.AckWait / 3)
+	t := time.NewTicker(max(w.cfg.AckWait/3, 10*time.Millisecond))
 	defer t.Stop()
 	var msgs []jetstream.Msg
 	for {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/meridian-ops/meridian/bus"
 	"github.com/meridian-ops/meridian/ops"
+	"github.com/meridian-ops/meridian/ops/dashboard"
 )
 
 // Config configures a Meridian process. Zero values are the documented
@@ -102,7 +103,9 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 // components builds the process's components in start order (consumers
 // before producers). Each issue's component is added here as it lands.
 func (s *System) components() ([]named, error) {
-	return nil, nil
+	hub := dashboard.NewHub(s.Bus.Conn, s.Bus.JS, s.log)
+	hub.Register(s.HTTP)
+	return []named{{"dashboard", hub}}, nil
 }
 
 func (s *System) add(n named) {

@@ -23,6 +23,11 @@ type Config struct {
 	HTTPAddr    string // default 127.0.0.1:8080
 	SyncAlways  bool   // embedded server fsyncs every write
 	Replicas    int    // stream replicas; 1 (embedded), 3 on a cluster
+	// NATSConfig is a nats-server config file for the embedded server
+	// (accounts, users, permissions, TLS).
+	NATSConfig string
+	// Credentials authenticate this process's connections.
+	Credentials bus.Credentials
 	// ShutdownTimeout bounds the whole ordered shutdown; default 10 s.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
@@ -71,9 +76,13 @@ type System struct {
 func Start(ctx context.Context, cfg Config) (*System, error) {
 	cfg.defaults()
 	s := &System{cfg: cfg, log: cfg.Logger, failed: make(chan error, 1)}
+	copts, err := cfg.Credentials.Options()
+	if err != nil {
+		return nil, err
+	}
 	b, err := bus.Open(ctx, bus.Config{URL: cfg.NATSURL, DataDir: cfg.DataDir, ListenAddr: cfg.NATSAddr,
-		SyncAlways: cfg.SyncAlways, Name: "meridian", Logger: cfg.Logger,
-		Provision: bus.ProvisionOptions{Replicas: cfg.Replicas}})
+		SyncAlways: cfg.SyncAlways, Name: "meridian", Logger: cfg.Logger, ServerConfig: cfg.NATSConfig,
+		ConnectOptions: copts, Provision: bus.ProvisionOptions{Replicas: cfg.Replicas}})
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,8 @@ func systemConfig() system.Config {
 		HTTPAddr:    runFlags.httpAddr,
 		SyncAlways:  runFlags.syncAlways,
 		Replicas:    global.replicas,
+		NATSConfig:  global.natsConf,
+		Credentials: global.creds,
 	}
 }
 

@@ -95,6 +95,14 @@ const recentMax = 20
 
 // Run follows the buckets and subjects until ctx ends.
 func (h *Hub) Run(ctx context.Context) error {
+	err := h.run(ctx)
+	if ctx.Err() != nil {
+		return nil // asked to stop (possibly while still setting up)
+	}
+	return err
+}
+
+func (h *Hub) run(ctx context.Context) error {
 	stats, err := h.js.KeyValue(ctx, schemas.BucketStats)
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)

@@ -288,7 +288,8 @@ func (s *Sim) session(ctx context.Context, id string, feed <-chan schemas.MF1Hea
 				return err
 			}
 		case h, ok := <-feed:
-			if !ok {
+			if !ok { // the generator stopped: the simulation is ending
+				_ = schemas.WriteFrame(w, schemas.GoodbyeFrame())
 				return w.Flush()
 			}
 			frame = schemas.AppendFrameHeader(frame[:0], schemas.MF1HeaderSize+len(body))

@@ -130,12 +130,12 @@ func TestSimulatorSpeaksTheContract(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	bustest.Eventually(t, 5*time.Second, func() bool { return p.goodbyes.Load() == 12 }, "stations did not say GOODBYE on shutdown (%d)", p.goodbyes.Load())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.bad != nil {
 		t.Fatalf("simulator sent a bad frame: %v", p.bad)
 	}
-	bustest.Eventually(t, 5*time.Second, func() bool { return p.goodbyes.Load() == 12 }, "stations did not say GOODBYE on shutdown (%d)", p.goodbyes.Load())
 
 	// Every TLE the sources published is valid for the store.
 	msg, err := tleStream.GetMsg(context.Background(), 1)

@@ -12,9 +12,16 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/meridian-ops/meridian/schemas"
 )
+
+var malformedTotal = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "meridian_dashboard_malformed_total",
+	Help: "Messages or KV values the dashboard could not decode and ignored.",
+})
 
 // History is how much time the charts cover, at one sample a second.
 const History = 10 * time.Minute
@@ -81,6 +88,7 @@ type Hub struct {
 	changed    chan struct{}
 
 	lastProcessed, lastIngested uint64 // counters at the previous sample
+	malformed, lastMalformed    uint64 // undecodable messages seen; logged once a second
 }
 
 // NewHub returns a hub reading from nc.
@@ -174,6 +182,12 @@ func (h *Hub) run(ctx context.Context) error {
 				h.mu.Unlock()
 				lastDropped = dropped
 			}
+			h.mu.Lock()
+			if n := h.malformed - h.lastMalformed; n > 0 {
+				h.log.Warn("dashboard: undecodable messages ignored", "count", n)
+				h.lastMalformed = h.malformed
+			}
+			h.mu.Unlock()
 			h.sample(now)
 		}
 	}
@@ -197,6 +211,8 @@ func (h *Hub) onStats(e jetstream.KeyValueEntry) {
 		return
 	}
 	if err != nil {
+		h.malformed++
+		malformedTotal.Inc()
 		h.log.Warn("dashboard: bad stats value", "key", e.Key(), "err", err)
 		return
 	}
@@ -213,6 +229,8 @@ func (h *Hub) onSession(e jetstream.KeyValueEntry) {
 	}
 	var s schemas.SessionState
 	if err := decodeEntry(e, &s); err != nil {
+		h.malformed++
+		malformedTotal.Inc()
 		h.log.Warn("dashboard: bad session value", "key", e.Key(), "err", err)
 		return
 	}
@@ -230,6 +248,7 @@ func decodeEntry(e jetstream.KeyValueEntry, v any) error {
 func (h *Hub) onDispatch(m *nats.Msg) {
 	var c schemas.Command
 	if err := schemas.Unmarshal(m.Data, &c); err != nil {
+		h.countMalformed()
 		return
 	}
 	d := Dispatch{AtMs: time.Now().UnixMilli(), ID: c.ID, Station: c.StationID, Kind: string(c.Kind), Priority: c.EffectivePriority()}
@@ -242,6 +261,7 @@ func (h *Hub) onDispatch(m *nats.Msg) {
 func (h *Hub) onEmergency(m *nats.Msg) {
 	var b schemas.FrameBatch
 	if err := schemas.Unmarshal(m.Data, &b); err != nil {
+		h.countMalformed()
 		return
 	}
 	now := time.Now().UnixMilli()
@@ -252,6 +272,13 @@ func (h *Hub) onEmergency(m *nats.Msg) {
 			SatelliteID: f.SatelliteID, Sequence: f.Sequence, TimestampMs: f.TimestampMs})
 	}
 	h.bumpLocked()
+	h.mu.Unlock()
+}
+
+func (h *Hub) countMalformed() {
+	malformedTotal.Inc()
+	h.mu.Lock()
+	h.malformed++
 	h.mu.Unlock()
 }
 

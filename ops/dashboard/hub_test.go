@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/meridian-ops/meridian/bus"
@@ -79,6 +80,14 @@ func TestHubFollowsTheBus(t *testing.T) {
 		return len(s.Dispatches) > 0 && s.Dispatches[0].Priority == 255 && len(s.Emergency) > 0 && s.Emergency[0].Sequence == 77
 	}, "dispatch and emergency frame not shown")
 
+	// Garbage on every input is ignored and counted; the hub keeps going.
+	_ = b.Conn.Publish("cmd.dispatch.gs-1", []byte("garbage"))
+	_ = b.Conn.Publish("tlm.routed.emergency.gs-1", []byte{0xc1})
+	if _, err := sessions.Put(ctx, "gs-bad", []byte{0x81, 0xa1}); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, 5*time.Second, func() bool { return dashboardMalformed() >= 3 }, "garbage not counted")
+
 	if err := sessions.Delete(ctx, "gs-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -126,4 +135,14 @@ func TestEventsStreamAndPage(t *testing.T) {
 		}
 	}
 	t.Fatalf("stream ended without the update: %v", sc.Err())
+}
+
+func dashboardMalformed() float64 {
+	mfs, _ := prometheus.DefaultGatherer.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "meridian_dashboard_malformed_total" {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
 }

@@ -125,7 +125,7 @@ func TestSimulatorSpeaksTheContract(t *testing.T) {
 		ci, _ := cmdStream.Info(context.Background())
 		return len(p.hellos) == 12 && p.frames > 500 && p.emergency > 0 && detections.Load() > 10 &&
 			ti != nil && ti.State.Msgs > 5 && ci != nil && ci.State.Msgs > 5
-	}, "simulator did not reach every stage: %d stations, %d frames, %d detections", len(p.hellos), p.frames, detections.Load())
+	}, "simulator did not reach every stage (stations, frames, emergency, detections, TLE updates, commands)")
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

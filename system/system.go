@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/meridian-ops/meridian/bus"
 	"github.com/meridian-ops/meridian/ops"
-	"github.com/meridian-ops/meridian/ops/dashboard"
 )
 
 // Config configures a Meridian process. Zero values are the documented
@@ -28,6 +28,9 @@ type Config struct {
 	NATSConfig string
 	// Credentials authenticate this process's connections.
 	Credentials bus.Credentials
+	// Only limits the process to these components (see Components); empty
+	// runs them all. `meridian worker router` is Only: ["router"].
+	Only []string
 	// ShutdownTimeout bounds the whole ordered shutdown; default 10 s.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
@@ -97,6 +100,7 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	}
 	comps, err := s.components()
 	if err != nil {
+		_ = s.HTTP.Close()
 		s.cancel()
 		b.Close()
 		return nil, err
@@ -109,12 +113,27 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	return s, nil
 }
 
-// components builds the process's components in start order (consumers
-// before producers). Each issue's component is added here as it lands.
+// components builds the selected components in start order.
 func (s *System) components() ([]named, error) {
-	hub := dashboard.NewHub(s.Bus.Conn, s.Bus.JS, s.log)
-	hub.Register(s.HTTP)
-	return []named{{"dashboard", hub}}, nil
+	want := map[string]bool{}
+	for _, n := range s.cfg.Only {
+		if !Known(n) {
+			return nil, fmt.Errorf("system: unknown component %q (known: %s)", n, strings.Join(Components(), ", "))
+		}
+		want[n] = true
+	}
+	var out []named
+	for _, b := range builders {
+		if len(want) > 0 && !want[b.name] {
+			continue
+		}
+		c, err := b.build(s)
+		if err != nil {
+			return nil, fmt.Errorf("system: %s: %w", b.name, err)
+		}
+		out = append(out, named{b.name, c})
+	}
+	return out, nil
 }
 
 func (s *System) add(n named) {

@@ -189,3 +189,80 @@ type sorter[T any] struct {
 func (s sorter[T]) Len() int           { return len(s.rows) }
 func (s sorter[T]) Less(i, j int) bool { return s.cmp(&s.rows[i], &s.rows[j]) < 0 }
 func (s sorter[T]) Swap(i, j int)      { s.rows[i], s.rows[j] = s.rows[j], s.rows[i] }
+
+// Concat yields all rows of each input in turn (UNION ALL).
+type Concat[T any] struct {
+	Inputs []Operator[T]
+
+	ctx  context.Context
+	i    int
+	open bool
+	n    int64
+}
+
+// Describe implements Node.
+func (c *Concat[T]) Describe() string { return fmt.Sprintf("Concat %d inputs", len(c.Inputs)) }
+
+// Children implements Node.
+func (c *Concat[T]) Children() []Node {
+	ns := make([]Node, len(c.Inputs))
+	for i, in := range c.Inputs {
+		ns[i] = in
+	}
+	return ns
+}
+
+// Rows implements Node.
+func (c *Concat[T]) Rows() int64 { return c.n }
+
+// Open implements Operator. Inputs are opened one at a time, as reached.
+func (c *Concat[T]) Open(ctx context.Context) error {
+	c.Close()
+	c.ctx, c.i, c.n = ctx, 0, 0
+	if len(c.Inputs) > 0 {
+		if err := c.Inputs[0].Open(ctx); err != nil {
+			return err
+		}
+	}
+	c.open = true
+	return nil
+}
+
+// Next implements Operator.
+func (c *Concat[T]) Next() (*T, error) {
+	if !c.open {
+		return nil, ErrNotOpen
+	}
+	for c.i < len(c.Inputs) {
+		r, err := c.Inputs[c.i].Next()
+		if err != nil {
+			return nil, err
+		}
+		if r != nil {
+			c.n++
+			return r, nil
+		}
+		if err := c.Inputs[c.i].Close(); err != nil {
+			return nil, err
+		}
+		c.i++
+		if c.i < len(c.Inputs) {
+			if err := c.Inputs[c.i].Open(c.ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return nil, nil
+}
+
+// Close implements Operator.
+func (c *Concat[T]) Close() error {
+	if !c.open {
+		return nil
+	}
+	c.open = false
+	if c.i < len(c.Inputs) {
+		return c.Inputs[c.i].Close()
+	}
+	return nil
+}

@@ -124,12 +124,16 @@ func (j *SortMergeJoin) Close() error {
 // NestedLoopJoin is the baseline join: for every Left (outer) row it
 // re-opens Right (inner) and scans it whole, emitting the pairs for which On
 // holds (equal NORAD ids when On is nil). |Left| × |Right| comparisons.
+// With Anti set it is the anti-join (NOT EXISTS): it emits each Left row
+// that matched nothing, with a nil Right.
 type NestedLoopJoin struct {
 	Left, Right Operator[Row]
 	On          func(l, r *Row) bool
+	Anti        bool
 
 	ctx         context.Context
 	l           *Row
+	matched     bool
 	out         Joined
 	open        bool
 	n, compared int64
@@ -137,10 +141,14 @@ type NestedLoopJoin struct {
 
 // Describe implements Node.
 func (j *NestedLoopJoin) Describe() string {
+	d := "NestedLoopJoin on predicate"
 	if j.On == nil {
-		return "NestedLoopJoin on norad_id"
+		d = "NestedLoopJoin on norad_id"
 	}
-	return "NestedLoopJoin on predicate"
+	if j.Anti {
+		d += " (anti)"
+	}
+	return d
 }
 
 // Children implements Node.
@@ -177,22 +185,35 @@ func (j *NestedLoopJoin) Next() (*Joined, error) {
 			if err := j.Right.Open(j.ctx); err != nil {
 				return nil, err
 			}
-			j.l = l
+			j.l, j.matched = l, false
 		}
 		r, err := j.Right.Next()
 		if err != nil {
 			return nil, err
 		}
 		if r == nil {
+			l := j.l
 			j.l = nil
+			if j.Anti && !j.matched {
+				j.out = Joined{Left: l}
+				j.n++
+				return &j.out, nil
+			}
 			continue
 		}
 		j.compared++
-		if j.On == nil && r.NoradID == j.l.NoradID || j.On != nil && j.On(j.l, r) {
-			j.out = Joined{Left: j.l, Right: r}
-			j.n++
-			return &j.out, nil
+		if !(j.On == nil && r.NoradID == j.l.NoradID || j.On != nil && j.On(j.l, r)) {
+			continue
 		}
+		j.matched = true
+		if j.Anti {
+			j.Right.Close() // one match settles it
+			j.l = nil
+			continue
+		}
+		j.out = Joined{Left: j.l, Right: r}
+		j.n++
+		return &j.out, nil
 	}
 }
 

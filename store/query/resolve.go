@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"fmt"
+	"sort"
 )
 
 // ResolveStats are the conflict figures of one Resolve run.
@@ -128,4 +129,39 @@ func CatalogMerge(sources ...Source) *Resolve {
 		ins[i] = &SeqScan{Src: s}
 	}
 	return &Resolve{Input: &Merge{Inputs: ins}}
+}
+
+// NestedLoopMerge is the ad-hoc catalog merge the query engine replaces,
+// kept as the course's baseline and as a reference: an anti-join of all
+// sources' rows against all of them by nested loops, keeping the rows that
+// no newer (or equal-epoch, higher-priority) row beats, the first of any
+// full tie. O((Σ|source|)²) comparisons; use it on small sources. The
+// result is in NORAD id order, as Resolve's. It also returns the number of
+// comparisons made.
+func NestedLoopMerge(ctx context.Context, sources ...Source) ([]Row, int64, error) {
+	scans := func() []Operator[Row] {
+		ins := make([]Operator[Row], len(sources))
+		for i, s := range sources {
+			ins[i] = &SeqScan{Src: s}
+		}
+		return ins
+	}
+	nl := &NestedLoopJoin{
+		Left:  &Concat[Row]{Inputs: scans()},
+		Right: &Concat[Row]{Inputs: scans()},
+		On:    func(l, r *Row) bool { return r.NoradID == l.NoradID && Newer(r, l) },
+		Anti:  true,
+	}
+	var out []Row
+	seen := make(map[uint32]bool)
+	if _, err := Drain(ctx, Operator[Joined](nl), func(j *Joined) {
+		if !seen[j.Left.NoradID] {
+			seen[j.Left.NoradID] = true
+			out = append(out, *j.Left)
+		}
+	}); err != nil {
+		return nil, nl.Comparisons(), err
+	}
+	sort.SliceStable(out, func(a, b int) bool { return out[a].NoradID < out[b].NoradID })
+	return out, nl.Comparisons(), nil
 }

@@ -15,7 +15,7 @@ func reportRows(b *testing.B, rowsPerOp int) {
 func BenchmarkMerge5x100k(b *testing.B) {
 	_, srcs := courseSources(b)
 	ctx := context.Background()
-	b.Run("operators", func(b *testing.B) {
+	b.Run("impl=operators", func(b *testing.B) {
 		b.ReportAllocs()
 		plan := CatalogMerge(srcs...)
 		for b.Loop() {
@@ -26,7 +26,7 @@ func BenchmarkMerge5x100k(b *testing.B) {
 		}
 		reportRows(b, 5*courseN)
 	})
-	b.Run("container-heap", func(b *testing.B) {
+	b.Run("impl=container-heap", func(b *testing.B) {
 		b.ReportAllocs()
 		rows, _ := courseSources(b)
 		for b.Loop() {
@@ -93,7 +93,7 @@ func BenchmarkNestedLoopMerge5x1000(b *testing.B) {
 		srcs[i] = &SliceSource{Rows: rows[i][:1000], Sorted: true}
 	}
 	ctx := context.Background()
-	b.Run("nested-loop", func(b *testing.B) {
+	b.Run("impl=nested-loop", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, _, err := NestedLoopMerge(ctx, srcs...); err != nil {
@@ -102,7 +102,7 @@ func BenchmarkNestedLoopMerge5x1000(b *testing.B) {
 		}
 		reportRows(b, 5000)
 	})
-	b.Run("heap-merge", func(b *testing.B) {
+	b.Run("impl=heap-merge", func(b *testing.B) {
 		b.ReportAllocs()
 		plan := CatalogMerge(srcs...)
 		for b.Loop() {
@@ -135,9 +135,9 @@ func BenchmarkJoin100k(b *testing.B) {
 			reportRows(b, 2*courseN)
 		})
 	}
-	run("hash", &HashJoin{Left: &SeqScan{Src: sa}, Right: &SeqScan{Src: sb}})
-	run("sort-merge", &SortMergeJoin{Left: &SeqScan{Src: sa}, Right: &SeqScan{Src: sb}})
-	b.Run("go-map", func(b *testing.B) {
+	run("algo=hash/impl=operators", &HashJoin{Left: &SeqScan{Src: sa}, Right: &SeqScan{Src: sb}})
+	run("algo=sort-merge/impl=operators", &SortMergeJoin{Left: &SeqScan{Src: sa}, Right: &SeqScan{Src: sb}})
+	b.Run("algo=hash/impl=plain-go", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			m := make(map[uint32]int32, len(bb))
@@ -156,7 +156,7 @@ func BenchmarkJoin100k(b *testing.B) {
 		}
 		reportRows(b, 2*courseN)
 	})
-	b.Run("go-presorted-merge", func(b *testing.B) {
+	b.Run("algo=sort-merge/impl=plain-go", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			n, i, j := 0, 0, 0
@@ -187,7 +187,7 @@ func BenchmarkFilter100k(b *testing.B) {
 	rows, srcs := courseSources(b)
 	ctx := context.Background()
 	const want = 55454
-	b.Run("vectorized", func(b *testing.B) {
+	b.Run("impl=vectorized", func(b *testing.B) {
 		b.ReportAllocs()
 		op := &VecFilter{Input: &ColumnScan{Cols: ColumnsOf("A", rows[0])}, Pred: Greater(ColInclination, 80)}
 		for b.Loop() {
@@ -197,7 +197,7 @@ func BenchmarkFilter100k(b *testing.B) {
 		}
 		reportRows(b, courseN)
 	})
-	b.Run("vectorized-from-rows", func(b *testing.B) {
+	b.Run("impl=vectorized-from-rows", func(b *testing.B) {
 		b.ReportAllocs()
 		op := &VecFilter{Input: &VecScan{Src: srcs[0]}, Pred: Greater(ColInclination, 80)}
 		for b.Loop() {
@@ -207,7 +207,7 @@ func BenchmarkFilter100k(b *testing.B) {
 		}
 		reportRows(b, courseN)
 	})
-	b.Run("row-at-a-time", func(b *testing.B) {
+	b.Run("impl=row-at-a-time", func(b *testing.B) {
 		b.ReportAllocs()
 		op := &Filter[Row]{Input: &SeqScan{Src: srcs[0]}, Pred: func(r *Row) bool { return r.Rec.Inclination > 80 }}
 		for b.Loop() {

@@ -232,3 +232,19 @@ func BenchmarkPlan100k(b *testing.B) {
 	}
 	reportRows(b, courseN)
 }
+
+// BenchmarkRangeScan100 is the conjunction query's shape: a SeqScan of 100
+// consecutive NORAD ids out of 100,000 (binary search into a sorted source)
+// with a filter on top.
+func BenchmarkRangeScan100(b *testing.B) {
+	_, srcs := courseSources(b)
+	b.ReportAllocs()
+	plan := &Filter[Row]{Input: &SeqScan{Src: srcs[0], Range: KeyRange{From: 43000, To: 43099}},
+		Pred: func(r *Row) bool { return r.Rec.MeanMotion > 11.25 }}
+	for b.Loop() {
+		if n, err := Drain(context.Background(), Operator[Row](plan), nil); err != nil || n != 100 {
+			b.Fatal(n, err)
+		}
+	}
+	reportRows(b, 100)
+}

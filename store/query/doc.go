@@ -21,22 +21,32 @@
 //		Fn: query.ProjectIDEpoch, Label: "norad_id, epoch",
 //	}
 //
-// Operators: SeqScan (over a Source: the MVCC snapshot later, SliceSource
-// now), Filter, Projection, Sort, Limit, Merge (k-way, min-heap), Resolve
-// (group-by NORAD id: newest epoch wins, ties by source priority, conflicts
-// counted), HashJoin (build side consumed in Open), SortMergeJoin (presorted
-// inputs) and NestedLoopJoin (the baseline). The vectorized path is
+// Operators: SeqScan (over a Source), Filter, Projection, Sort, Limit,
+// Concat, Merge (k-way, min-heap), Resolve (group-by NORAD id: newest epoch
+// wins, ties by source priority, conflicts counted), HashJoin (build side
+// consumed in Open), SortMergeJoin (presorted inputs) and NestedLoopJoin (the
+// baseline, also as an anti-join). CatalogMerge builds the course's
+// Resolve(Merge(SeqScan...)) plan; NestedLoopMerge is the quadratic merge it
+// replaces, kept as a baseline and reference. The vectorized path is
 // VecOperator: ColumnScan or VecScan produce Batches of BatchSize rows in
 // columnar form and VecFilter narrows their selection vector in place.
 // Explain prints a plan tree with the rows each node produced.
+//
+// # Sources
+//
+// A Source is anything that can scan a NORAD id range in order and hand out
+// Rows through a Cursor. SliceSource serves rows in memory. A storage
+// snapshot (store/mvcc) plugs in by wrapping its iterator of encoded
+// 82-byte records with DecodeCursor, which tags each row with its catalog
+// provider (SourceInfo); Generate makes the course's synthetic providers.
 //
 // # Guarantees
 //
 //   - Hot paths do not allocate per row: operators hand out pointers to rows
 //     they or their inputs own, and reuse their buffers across Next calls and
 //     across re-Open.
-//   - Merge and SortMergeJoin verify their inputs are sorted by NORAD id and
-//     fail with ErrUnsorted rather than emit a wrong result.
+//   - Merge, Resolve and SortMergeJoin verify their inputs are sorted by
+//     NORAD id and fail with ErrUnsorted rather than emit a wrong result.
 //   - Output orders are deterministic: Merge breaks key ties by input index,
 //     Sort is stable, the joins emit left (probe/outer) order with right
 //     matches in right order, so NestedLoopJoin, HashJoin and (for a sorted

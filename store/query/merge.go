@@ -19,15 +19,18 @@ type Merge struct {
 	n       int64
 }
 
+// mergeItem orders by ord = key<<32 | input index: one integer compare
+// (which the compiler turns into a conditional move) instead of two
+// branchy ones.
 type mergeItem struct {
-	key uint32
-	in  int32
+	ord uint64
 	row *Row
 }
 
-func (a *mergeItem) less(b *mergeItem) bool {
-	return a.key < b.key || (a.key == b.key && a.in < b.in)
-}
+func order(key uint32, in int) uint64 { return uint64(key)<<32 | uint64(in) }
+
+func (a *mergeItem) key() uint32 { return uint32(a.ord >> 32) }
+func (a *mergeItem) in() int     { return int(uint32(a.ord)) }
 
 // Describe implements Node.
 func (m *Merge) Describe() string {
@@ -58,7 +61,7 @@ func (m *Merge) Open(ctx context.Context) error {
 			return err
 		}
 		if r != nil {
-			m.h = append(m.h, mergeItem{key: r.NoradID, in: int32(i), row: r})
+			m.h = append(m.h, mergeItem{ord: order(r.NoradID, i), row: r})
 		}
 	}
 	for i := len(m.h)/2 - 1; i >= 0; i-- {
@@ -76,7 +79,8 @@ func (m *Merge) Next() (*Row, error) {
 	if m.emitted {
 		m.emitted = false
 		top := &m.h[0]
-		r, err := m.Inputs[top.in].Next()
+		in := top.in()
+		r, err := m.Inputs[in].Next()
 		if err != nil {
 			return nil, err
 		}
@@ -85,10 +89,10 @@ func (m *Merge) Next() (*Row, error) {
 			m.h[0] = m.h[last]
 			m.h = m.h[:last]
 		} else {
-			if r.NoradID < top.key {
-				return nil, fmt.Errorf("%w: input %d went from %d to %d", ErrUnsorted, top.in, top.key, r.NoradID)
+			if r.NoradID < top.key() {
+				return nil, fmt.Errorf("%w: input %d went from %d to %d", ErrUnsorted, in, top.key(), r.NoradID)
 			}
-			top.key, top.row = r.NoradID, r
+			top.ord, top.row = order(r.NoradID, in), r
 		}
 		m.down(0)
 	}
@@ -113,10 +117,10 @@ func (m *Merge) down(i int) {
 		if c >= n {
 			break
 		}
-		if r := c + 1; r < n && h[r].less(&h[c]) {
+		if r := c + 1; r < n && h[r].ord < h[c].ord {
 			c = r
 		}
-		if !h[c].less(&it) {
+		if h[c].ord >= it.ord {
 			break
 		}
 		h[i] = h[c]
@@ -140,14 +144,14 @@ func (m *Merge) Close() error {
 // Check verifies the heap invariant; tests call it between Next calls.
 func (m *Merge) Check() error {
 	for i := 1; i < len(m.h); i++ {
-		if p := (i - 1) / 2; m.h[i].less(&m.h[p]) {
+		if p := (i - 1) / 2; m.h[i].ord < m.h[p].ord {
 			return fmt.Errorf("query: merge heap: item %d (%d/%d) above parent %d (%d/%d)",
-				i, m.h[i].key, m.h[i].in, p, m.h[p].key, m.h[p].in)
+				i, m.h[i].key(), m.h[i].in(), p, m.h[p].key(), m.h[p].in())
 		}
 	}
 	for i := range m.h {
-		if m.h[i].row == nil || m.h[i].row.NoradID != m.h[i].key {
-			return fmt.Errorf("query: merge heap: item %d key %d does not match its row", i, m.h[i].key)
+		if m.h[i].row == nil || m.h[i].row.NoradID != m.h[i].key() {
+			return fmt.Errorf("query: merge heap: item %d key %d does not match its row", i, m.h[i].key())
 		}
 	}
 	return nil

@@ -176,7 +176,14 @@ func Query(ctx context.Context, w io.Writer) error {
 		p(" %s %d;", s.Name, st.Wins[s.ID])
 	}
 	p("\n    %-7s %-12s %-9s  candidate epochs (source: epoch)\n", "NORAD", "winner", "epoch")
-	for _, id := range []uint32{1, 7, 1000, 12345, 25544, 33591, 43013, 48274, 77777, 100000} {
+	samples := []uint32{1, 7, 1000, 12345, 25544, 33591, 43013, 48274, 100000}
+	for i := range winners { // and the first object whose newest epoch is shared: priority decides
+		if ties := tiedAtNewest(rows, i); ties > 1 {
+			samples = append(samples, uint32(i+1))
+			break
+		}
+	}
+	for _, id := range samples {
 		w := winners[id-1]
 		best := &rows[0][id-1]
 		line := ""
@@ -187,10 +194,17 @@ func Query(ctx context.Context, w io.Writer) error {
 			}
 			line += fmt.Sprintf(" %s: %.3f;", query.CourseSources[s].Name, r.Rec.Epoch)
 		}
-		p("    %-7d %-12s %.3f   %s\n", id, sourceName(w.Source), w.Rec.Epoch, line)
+		tie := ""
+		if tiedAtNewest(rows, int(id-1)) > 1 {
+			tie = "  <- epoch tie, decided by priority"
+		}
+		p("    %-7d %-12s %.3f   %s%s\n", id, sourceName(w.Source), w.Rec.Epoch, line, tie)
 		if w.NoradID != id || w != *best {
 			return fmt.Errorf("criterion 6: NORAD %d won by %s, want %s", id, sourceName(w.Source), sourceName(best.Source))
 		}
+	}
+	if len(samples) != 10 {
+		return fmt.Errorf("criterion 6: no object with an epoch tie to show priority")
 	}
 	if st.Conflicts != n || st.Objects != n || st.Superseded != int64(len(srcs)-1)*n {
 		return fmt.Errorf("criterion 6: stats %+v", st)
@@ -239,6 +253,20 @@ func best(k int, fn func() error) (time.Duration, error) {
 		d = min(d, time.Since(start))
 	}
 	return d, nil
+}
+
+// tiedAtNewest counts the sources reporting object i's newest epoch.
+func tiedAtNewest(rows [][]query.Row, i int) int {
+	newest, n := rows[0][i].Epoch, 0
+	for s := range rows {
+		newest = max(newest, rows[s][i].Epoch)
+	}
+	for s := range rows {
+		if rows[s][i].Epoch == newest {
+			n++
+		}
+	}
+	return n
 }
 
 func cmpF(a, b float64) int {

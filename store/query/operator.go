@@ -100,17 +100,3 @@ func Collect[T any](ctx context.Context, op Operator[T]) ([]T, error) {
 	_, err := Drain(ctx, op, func(r *T) { out = append(out, *r) })
 	return out, err
 }
-
-// closeAll closes every operator and returns the first error.
-func closeAll(ops ...interface{ Close() error }) error {
-	var first error
-	for _, o := range ops {
-		if o == nil {
-			continue
-		}
-		if err := o.Close(); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
-}

@@ -28,6 +28,8 @@ type Config struct {
 	NATSConfig string
 	// Credentials authenticate this process's connections.
 	Credentials bus.Credentials
+	// APIToken is the bearer token for POST /api/commands; empty disables it.
+	APIToken string
 	// Only limits the process to these components (see Components); empty
 	// runs them all. `meridian worker router` is Only: ["router"].
 	Only []string
@@ -93,6 +95,7 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 
 	s.HTTP = ops.NewServer(ops.HTTPConfig{Addr: cfg.HTTPAddr, Ready: b.Ready, Healthy: b.Healthy, Logger: cfg.Logger})
+	(&ops.API{NC: b.Conn, JS: b.JS, Token: cfg.APIToken, Logger: cfg.Logger}).Register(s.HTTP)
 	if err := s.HTTP.Listen(); err != nil {
 		s.cancel()
 		b.Close()

@@ -19,7 +19,8 @@
 // CLOCK (second chance): a hit sets the frame's reference bit; the hand
 // clears bits as it sweeps and takes the first unpinned frame whose bit is
 // already clear. The page table is a slice indexed by page id (ids are dense),
-// so a hit costs one index and no hashing.
+// so a hit costs one index and no hashing, and a hit takes no lock: it pins
+// the frame with a compare-and-swap and re-checks the page id.
 //
 // # Types
 //
@@ -31,5 +32,5 @@
 // The pool is safe for concurrent use, but it guards only its own metadata:
 // callers that share a pinned frame must coordinate access to its bytes (the
 // B+ tree does so with its own lock). A miss holds the pool lock during the
-// disk read. Flush does not fsync; call Sync.
+// disk read (misses are serialised). Flush does not fsync; call Sync.
 package bufpool

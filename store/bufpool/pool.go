@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/meridian-ops/meridian/store/pagefile"
 )
@@ -50,30 +51,47 @@ const noPage = ^uint32(0)
 
 // Frame is one buffer-pool slot. Its page bytes are valid between the Fetch
 // (or NewPage) that returned it and the matching Unpin.
+//
+// pins is -1 while the pool owns the frame (evicting or installing a page);
+// a hit pins with a compare-and-swap from a non-negative count, so the hit
+// path takes no lock, and eviction can only claim a frame whose count is 0.
 type Frame struct {
 	data  []byte // PageSize bytes, a window of the pool's slab
-	id    uint32 // resident page, or noPage
-	pins  int32
-	dirty bool
-	ref   bool
+	id    atomic.Uint32
+	pins  atomic.Int32
+	dirty atomic.Bool
+	ref   atomic.Bool
 }
 
 // ID returns the page id held by the frame.
-func (f *Frame) ID() uint32 { return f.id }
+func (f *Frame) ID() uint32 { return f.id.Load() }
 
 // Data returns the page bytes, PageSize long. Writers must Unpin with
 // dirty=true.
 func (f *Frame) Data() []byte { return f.data }
 
+func (f *Frame) tryPin() bool {
+	for {
+		n := f.pins.Load()
+		if n < 0 {
+			return false
+		}
+		if f.pins.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
 // Pool caches pages of one Pager.
 type Pool struct {
-	pager *pagefile.Pager
-
-	mu     sync.Mutex
+	pager  *pagefile.Pager
 	frames []Frame
-	table  []int32 // page id -> frame index+1 (0 = not resident)
-	hand   int
-	st     Stats
+	table  atomic.Pointer[[]atomic.Int32] // page id -> frame index+1 (0 = not resident)
+	hits   atomic.Uint64
+
+	mu   sync.Mutex // serialises misses, eviction, Flush and table growth
+	hand int
+	st   Stats
 }
 
 // New creates a pool over pager.
@@ -86,8 +104,9 @@ func New(pager *pagefile.Pager, cfg Config) *Pool {
 	p := &Pool{pager: pager, frames: make([]Frame, n)}
 	for i := range p.frames {
 		p.frames[i].data = slab[i*pagefile.PageSize : (i+1)*pagefile.PageSize : (i+1)*pagefile.PageSize]
-		p.frames[i].id = noPage
+		p.frames[i].id.Store(noPage)
 	}
+	p.table.Store(new([]atomic.Int32))
 	p.st.Frames = n
 	return p
 }
@@ -98,28 +117,48 @@ func (p *Pool) Pager() *pagefile.Pager { return p.pager }
 // Fetch pins page id and returns its frame, reading and verifying it from
 // the file on a miss.
 func (p *Pool) Fetch(ctx context.Context, id uint32) (*Frame, error) {
-	p.mu.Lock()
-	if int(id) < len(p.table) {
-		if fi := p.table[id]; fi != 0 {
+	if t := *p.table.Load(); int(id) < len(t) {
+		if fi := t[id].Load(); fi != 0 {
 			f := &p.frames[fi-1]
-			f.pins++
-			f.ref = true
-			p.st.Hits++
-			p.mu.Unlock()
-			return f, nil
+			if f.tryPin() {
+				if f.id.Load() == id {
+					if !f.ref.Load() {
+						f.ref.Store(true)
+					}
+					p.hits.Add(1)
+					return f, nil
+				}
+				f.pins.Add(-1) // the frame was reused for another page
+			}
 		}
 	}
+	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Re-check under the lock: another miss may have loaded the page.
+	if t := *p.table.Load(); int(id) < len(t) {
+		if fi := t[id].Load(); fi != 0 {
+			f := &p.frames[fi-1]
+			if f.tryPin() {
+				if f.id.Load() == id {
+					f.ref.Store(true)
+					p.hits.Add(1)
+					return f, nil
+				}
+				f.pins.Add(-1)
+			}
+		}
+	}
 	fi, err := p.victim(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("bufpool: fetch page %d: %w", id, err)
 	}
 	f := &p.frames[fi]
 	if err := p.pager.ReadPage(ctx, id, f.data); err != nil {
+		f.pins.Store(0) // free frame
 		return nil, err
 	}
 	p.st.Misses++
-	p.install(fi, id)
+	p.install(fi, id, false)
 	return f, nil
 }
 
@@ -134,47 +173,48 @@ func (p *Pool) NewPage(ctx context.Context, t pagefile.Type) (*Frame, error) {
 	}
 	id, err := p.pager.Allocate()
 	if err != nil {
+		p.frames[fi].pins.Store(0)
 		return nil, err
 	}
 	f := &p.frames[fi]
 	pagefile.Init(f.data, id, t)
-	p.install(fi, id)
-	f.dirty = true
+	p.install(fi, id, true)
 	return f, nil
 }
 
 // Unpin releases one pin on f; dirty records that the caller changed it.
 func (p *Pool) Unpin(f *Frame, dirty bool) {
-	p.mu.Lock()
-	if f.pins <= 0 {
-		p.mu.Unlock()
-		panic(fmt.Sprintf("bufpool: unpin of unpinned page %d", f.id))
-	}
-	f.pins--
 	if dirty {
-		f.dirty = true
+		f.dirty.Store(true)
 	}
-	p.mu.Unlock()
+	if f.pins.Add(-1) < 0 {
+		panic(fmt.Sprintf("bufpool: unpin of unpinned page %d", f.id.Load()))
+	}
 }
 
-// install maps id to frame fi, pinned once. Called with mu held.
-func (p *Pool) install(fi int, id uint32) {
-	if int(id) >= len(p.table) {
-		n := max(int(id)+1, 2*len(p.table), 64)
-		t := make([]int32, n)
-		copy(t, p.table)
-		p.table = t
+// install maps id to frame fi (owned: pins == -1) and publishes it pinned
+// once. Called with mu held.
+func (p *Pool) install(fi int, id uint32, dirty bool) {
+	t := *p.table.Load()
+	if int(id) >= len(t) {
+		nt := make([]atomic.Int32, max(int(id)+1, 2*len(t), 64))
+		for i := range t {
+			nt[i].Store(t[i].Load())
+		}
+		p.table.Store(&nt)
+		t = nt
 	}
-	p.table[id] = int32(fi + 1)
 	f := &p.frames[fi]
-	f.id = id
-	f.pins = 1
-	f.ref = true
-	f.dirty = false
+	f.id.Store(id)
+	f.dirty.Store(dirty)
+	f.ref.Store(true)
+	t[id].Store(int32(fi + 1))
+	f.pins.Store(1)
 }
 
-// victim picks a frame to reuse with the CLOCK sweep, writing it back if it
-// is dirty and unmapping its page. Called with mu held.
+// victim claims a frame to reuse with the CLOCK sweep, writing it back if it
+// is dirty and unmapping its page. The frame is returned owned (pins == -1).
+// Called with mu held.
 func (p *Pool) victim(ctx context.Context) (int, error) {
 	n := len(p.frames)
 	// Two full turns: the first may only clear reference bits.
@@ -185,25 +225,30 @@ func (p *Pool) victim(ctx context.Context) (int, error) {
 			p.hand = 0
 		}
 		f := &p.frames[fi]
-		if f.pins > 0 {
+		if f.pins.Load() != 0 {
 			continue
 		}
-		if f.id == noPage {
+		id := f.id.Load()
+		if id != noPage && f.ref.Load() {
+			f.ref.Store(false)
+			continue
+		}
+		if !f.pins.CompareAndSwap(0, -1) {
+			continue // pinned by a hit just now
+		}
+		if id == noPage {
 			return fi, nil
 		}
-		if f.ref {
-			f.ref = false
-			continue
-		}
-		if f.dirty {
-			if err := p.pager.WritePage(ctx, f.id, f.data); err != nil {
+		if f.dirty.Load() {
+			if err := p.pager.WritePage(ctx, id, f.data); err != nil {
+				f.pins.Store(0)
 				return 0, err
 			}
-			f.dirty = false
+			f.dirty.Store(false)
 			p.st.Writes++
 		}
-		p.table[f.id] = 0
-		f.id = noPage
+		(*p.table.Load())[id].Store(0)
+		f.id.Store(noPage)
 		p.st.Evictions++
 		return fi, nil
 	}
@@ -217,13 +262,14 @@ func (p *Pool) Flush(ctx context.Context) error {
 	defer p.mu.Unlock()
 	for i := range p.frames {
 		f := &p.frames[i]
-		if f.id == noPage || !f.dirty {
+		id := f.id.Load()
+		if id == noPage || !f.dirty.Load() {
 			continue
 		}
-		if err := p.pager.WritePage(ctx, f.id, f.data); err != nil {
+		if err := p.pager.WritePage(ctx, id, f.data); err != nil {
 			return err
 		}
-		f.dirty = false
+		f.dirty.Store(false)
 		p.st.Writes++
 	}
 	return nil
@@ -242,16 +288,17 @@ func (p *Pool) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.st
+	s.Hits = p.hits.Load()
 	for i := range p.frames {
 		f := &p.frames[i]
-		if f.id == noPage {
+		if f.id.Load() == noPage {
 			continue
 		}
 		s.Resident++
-		if f.pins > 0 {
+		if f.pins.Load() > 0 {
 			s.Pinned++
 		}
-		if f.dirty {
+		if f.dirty.Load() {
 			s.Dirty++
 		}
 	}
@@ -262,5 +309,6 @@ func (p *Pool) Stats() Stats {
 func (p *Pool) ResetStats() {
 	p.mu.Lock()
 	p.st = Stats{Frames: len(p.frames)}
+	p.hits.Store(0)
 	p.mu.Unlock()
 }

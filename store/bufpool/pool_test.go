@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -186,4 +187,53 @@ func BenchmarkFetchHit(b *testing.B) {
 		i++
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "fetches/s")
+}
+
+// Concurrent readers over a pool smaller than the page set: the lock-free
+// hit path and eviction race constantly; every pinned frame must hold the
+// page that was asked for. Run with -race.
+func TestConcurrentFetch(t *testing.T) {
+	ctx := context.Background()
+	p, _ := newPool(t, 6)
+	const pages = 24
+	for range pages {
+		f, err := p.NewPage(ctx, pagefile.TypeSlotted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		binary.LittleEndian.PutUint64(f.Data()[stampOff:], uint64(f.ID())*1000003)
+		p.Unpin(f, true)
+	}
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(g), 1))
+			for range 20000 {
+				id := uint32(rng.IntN(pages))
+				f, err := p.Fetch(ctx, id)
+				if errors.Is(err, ErrAllPinned) {
+					continue
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got := binary.LittleEndian.Uint64(f.Data()[stampOff:]); f.ID() != id || got != uint64(id)*1000003 {
+					errs <- fmt.Errorf("asked for page %d, frame holds %d (stamp %d)", id, f.ID(), got)
+					p.Unpin(f, false)
+					return
+				}
+				p.Unpin(f, false)
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := p.Stats(); s.Pinned != 0 || s.Hits == 0 || s.Misses == 0 {
+		t.Fatalf("after concurrent fetches: %v", s)
+	}
 }

@@ -18,8 +18,9 @@ type levelEnt struct {
 // increasing. Leaves are packed full and linked left to right; internal
 // levels are then built bottom-up until one root remains.
 //
-// On error (ErrUnsorted, ErrValueSize, I/O) the tree holds the pairs loaded
-// before the failure and is consistent.
+// On ErrUnsorted or ErrValueSize the tree holds the pairs loaded before the
+// offending one and is consistent. After an I/O error the tree's in-memory
+// shape may not match its pages; discard it.
 func (t *Tree) BulkLoad(ctx context.Context, seq iter.Seq2[uint32, []byte]) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -309,6 +309,10 @@ func (t *Tree) All(ctx context.Context, errp *error) iter.Seq2[uint32, []byte] {
 }
 
 // Put stores val under key, replacing any previous value.
+//
+// A split pins every page it will touch (the next leaf, the ancestors that
+// change) and allocates every new page before modifying anything, so an I/O
+// error or ErrAllPinned leaves the tree as it was.
 func (t *Tree) Put(ctx context.Context, key uint32, val []byte) error {
 	if len(val) != t.lay.vsize {
 		return fmt.Errorf("%w: got %d bytes, tree holds %d", ErrValueSize, len(val), t.lay.vsize)
@@ -332,24 +336,96 @@ func (t *Tree) Put(ctx context.Context, key uint32, val []byte) error {
 		t.count++
 		return nil
 	}
-	sep, right, err := t.splitLeaf(ctx, f, nd, i, key, val)
-	t.pool.Unpin(f, true)
-	if err != nil {
+	sp := splitPlan{leaf: f}
+	if err := t.planSplit(ctx, &sp, nd); err != nil {
+		sp.release(t.pool, false)
 		return err
 	}
+	sep, right := t.splitLeaf(&sp, nd, i, key, val)
+	t.insertParent(&sp, sep, right)
+	sp.release(t.pool, true)
 	t.count++
-	return t.insertParent(ctx, 1, sep, right)
+	return nil
 }
 
-// splitLeaf moves the upper half of the full leaf f to a new right sibling,
+// splitPlan holds every frame a leaf split touches, pinned up front.
+type splitPlan struct {
+	leaf  *bufpool.Frame
+	next  *bufpool.Frame                // right neighbour of the leaf, if any
+	anc   [maxHeight]*bufpool.Frame     // ancestors by level that change
+	fresh [maxHeight + 1]*bufpool.Frame // new pages: right leaf, inner splits, new root
+	nanc  int                           // ancestors pinned (levels 1..nanc)
+	nnew  int
+	used  int // fresh pages consumed
+}
+
+func (sp *splitPlan) release(pool *bufpool.Pool, dirty bool) {
+	pool.Unpin(sp.leaf, dirty)
+	if sp.next != nil {
+		pool.Unpin(sp.next, dirty)
+	}
+	for l := 1; l <= sp.nanc; l++ {
+		pool.Unpin(sp.anc[l], dirty)
+	}
+	for _, f := range sp.fresh[:sp.nnew] {
+		pool.Unpin(f, true) // formatted new pages; unused ones stay empty leaves
+	}
+}
+
+// planSplit pins the ancestors up to the first one with room, the next leaf,
+// and allocates one new page per node that will split (plus a new root).
+func (t *Tree) planSplit(ctx context.Context, sp *splitPlan, leaf Node) error {
+	need := 1 // the new right leaf
+	rootSplits := true
+	for level := 1; level < t.height; level++ {
+		f, nd, err := t.fetch(ctx, t.path[level].id, level)
+		if err != nil {
+			return err
+		}
+		sp.anc[level], sp.nanc = f, level
+		if nd.n < innerCap {
+			rootSplits = false
+			break
+		}
+		need++
+	}
+	if rootSplits {
+		if t.height == maxHeight {
+			return fmt.Errorf("%w: height limit %d", ErrCorrupt, maxHeight)
+		}
+		need++
+	}
+	if next := leaf.Next(); next != 0 {
+		f, _, err := t.fetch(ctx, next, 0)
+		if err != nil {
+			return err
+		}
+		sp.next = f
+	}
+	for range need {
+		f, err := t.pool.NewPage(ctx, pagefile.TypeBTreeLeaf)
+		if err != nil {
+			return err
+		}
+		initNode(f.Data(), f.ID(), 0)
+		sp.fresh[sp.nnew] = f
+		sp.nnew++
+	}
+	return nil
+}
+
+func (sp *splitPlan) take() *bufpool.Frame {
+	f := sp.fresh[sp.used]
+	sp.used++
+	return f
+}
+
+// splitLeaf moves the upper half of the full leaf to a new right sibling,
 // inserts (key, val) at index i into the proper half and returns the
 // separator (first key of the right leaf) and the new page id.
-func (t *Tree) splitLeaf(ctx context.Context, f *bufpool.Frame, nd Node, i int, key uint32, val []byte) (uint32, uint32, error) {
-	rf, err := t.pool.NewPage(ctx, pagefile.TypeBTreeLeaf)
-	if err != nil {
-		return 0, 0, err
-	}
-	l, r := f.Data(), rf.Data()
+func (t *Tree) splitLeaf(sp *splitPlan, nd Node, i int, key uint32, val []byte) (uint32, uint32) {
+	rf := sp.take()
+	l, r := sp.leaf.Data(), rf.Data()
 	initNode(r, rf.ID(), 0)
 	n, mid := nd.n, nd.n/2
 	vs := t.lay.vsize
@@ -364,38 +440,31 @@ func (t *Tree) splitLeaf(ctx context.Context, f *bufpool.Frame, nd Node, i int, 
 	} else {
 		t.lay.leafInsertAt(r, n-mid, i-mid, key, val)
 	}
-	next := nd.Next()
-	setNext(r, next)
-	setPrev(r, f.ID())
+	setNext(r, nd.Next())
+	setPrev(r, sp.leaf.ID())
 	setNext(l, rf.ID())
-	sep := binary.LittleEndian.Uint32(r[offKeys:])
-	rid := rf.ID()
-	t.pool.Unpin(rf, true)
-	t.leaves++
-	if next != 0 {
-		nf, _, err := t.fetch(ctx, next, 0)
-		if err != nil {
-			return 0, 0, err
-		}
-		setPrev(nf.Data(), rid)
-		t.pool.Unpin(nf, true)
+	if sp.next != nil {
+		setPrev(sp.next.Data(), rf.ID())
 	}
-	return sep, rid, nil
+	t.leaves++
+	return binary.LittleEndian.Uint32(r[offKeys:]), rf.ID()
 }
 
 // insertParent inserts separator sep with right child right into the
-// ancestor at level (recorded in t.path), splitting upward as needed.
-func (t *Tree) insertParent(ctx context.Context, level int, sep, right uint32) error {
-	for {
+// pinned ancestors, splitting upward and growing a new root as planned.
+func (t *Tree) insertParent(sp *splitPlan, sep, right uint32) {
+	for level := 1; ; level++ {
 		if level == t.height {
-			return t.newRoot(ctx, sep, right)
+			rf := sp.take()
+			t.fillInner(rf.Data(), rf.ID(), t.height, []uint32{sep}, []uint32{t.root, right})
+			t.root = rf.ID()
+			t.height++
+			t.inners++
+			return
 		}
-		pe := t.path[level]
-		f, nd, err := t.fetch(ctx, pe.id, level)
-		if err != nil {
-			return err
-		}
-		b, n, at := f.Data(), nd.n, pe.idx
+		f := sp.anc[level]
+		b, at := f.Data(), t.path[level].idx
+		n := int(binary.LittleEndian.Uint16(b[offN:]))
 		if n < innerCap {
 			copy(b[offKeys+4*(at+1):offKeys+4*(n+1)], b[offKeys+4*at:offKeys+4*n])
 			ko := t.lay.kidOff
@@ -403,10 +472,10 @@ func (t *Tree) insertParent(ctx context.Context, level int, sep, right uint32) e
 			setKey(b, at, sep)
 			t.lay.setChild(b, at+1, right)
 			setN(b, n+1)
-			t.pool.Unpin(f, true)
-			return nil
+			return
 		}
 		// Full: merge into scratch (n+1 keys, n+2 children) and split.
+		nd := Node{b: b, lay: &t.lay, n: n, level: level}
 		keys, kids := t.keys[:n+1], t.kids[:n+2]
 		for j := 0; j < at; j++ {
 			keys[j] = nd.Key(j)
@@ -422,19 +491,12 @@ func (t *Tree) insertParent(ctx context.Context, level int, sep, right uint32) e
 		for j := at + 1; j <= n; j++ {
 			kids[j+1] = nd.Child(j)
 		}
-		rf, err := t.pool.NewPage(ctx, pagefile.TypeBTreeInner)
-		if err != nil {
-			t.pool.Unpin(f, false)
-			return err
-		}
+		rf := sp.take()
 		m := (n + 1) / 2 // keys[m] moves up
-		t.fillInner(f.Data(), f.ID(), level, keys[:m], kids[:m+1])
+		t.fillInner(b, f.ID(), level, keys[:m], kids[:m+1])
 		t.fillInner(rf.Data(), rf.ID(), level, keys[m+1:], kids[m+1:])
 		sep, right = keys[m], rf.ID()
-		t.pool.Unpin(rf, true)
-		t.pool.Unpin(f, true)
 		t.inners++
-		level++
 	}
 }
 
@@ -447,22 +509,6 @@ func (t *Tree) fillInner(b []byte, id uint32, level int, keys, kids []uint32) {
 		t.lay.setChild(b, j, c)
 	}
 	setN(b, len(keys))
-}
-
-func (t *Tree) newRoot(ctx context.Context, sep, right uint32) error {
-	if t.height == maxHeight {
-		return fmt.Errorf("%w: height limit %d", ErrCorrupt, maxHeight)
-	}
-	rf, err := t.pool.NewPage(ctx, pagefile.TypeBTreeInner)
-	if err != nil {
-		return err
-	}
-	t.fillInner(rf.Data(), rf.ID(), t.height, []uint32{sep}, []uint32{t.root, right})
-	t.root = rf.ID()
-	t.height++
-	t.inners++
-	t.pool.Unpin(rf, true)
-	return nil
 }
 
 // Delete removes key and reports whether it was present. Leaves are not

@@ -13,7 +13,10 @@
 //     borrowed bytes, so neither allocates.
 //   - Put splits full nodes, propagating splits up to a new root; all leaves
 //     are always at the same depth. Leaves form a doubly linked list in key
-//     order, which Scan follows.
+//     order, which Scan follows. A split pins every page it touches and
+//     allocates its new pages before changing anything, so an I/O error (or
+//     ErrAllPinned with a tiny pool) leaves the tree unchanged, at worst with
+//     an orphaned empty page.
 //   - Delete removes the key from its leaf without rebalancing (lazy, as the
 //     course allows): leaves may underflow or become empty, separators stay
 //     valid.

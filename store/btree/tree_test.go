@@ -282,7 +282,7 @@ func TestTreeAgainstModel(t *testing.T) {
 		vsize, frames, ops int
 		keySpace           uint32
 	}{
-		{6, 16, 30000, 5000},
+		{6, 16, 20000, 5000},
 		{MaxValueSize, 16, 12000, 1 << 30},
 		{tle.RecordSize, 8, 20000, 3000},
 	} {
@@ -355,6 +355,9 @@ func TestTreeAgainstModel(t *testing.T) {
 				t.Fatalf("count %d, model %d", c, len(model))
 			}
 			t.Logf("%v", e.tree.Stats())
+			if s := e.tree.Stats(); cfg.vsize == MaxValueSize && (s.Height < 3 || s.Inners < 3) {
+				t.Fatalf("tall configuration never split an internal node: %v", s)
+			}
 			// Everything survives a sync and reopen.
 			if err := e.tree.Sync(ctx); err != nil {
 				t.Fatal(err)

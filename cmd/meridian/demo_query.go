@@ -7,14 +7,6 @@ import (
 )
 
 func init() {
-	demoCmd.AddCommand(&cobra.Command{
-		Use:   "query",
-		Short: "Orbital Catalog Merge: 5 sources × 100,000 TLEs through the query operators",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signalContext()
-			defer stop()
-			return demo.Query(ctx, cmd.OutOrStdout())
-		},
-	})
+	demoCmd.AddCommand(&cobra.Command{Use: "query", Short: "Orbital Catalog Merge: 5 sources × 100,000 TLEs through the query operators",
+		Args: cobra.NoArgs, RunE: demoRunner(demo.Query)})
 }

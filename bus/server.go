@@ -31,6 +31,11 @@ type Config struct {
 	// SyncAlways makes the embedded server fsync every write: acked messages
 	// then survive power loss, at about 25x lower throughput.
 	SyncAlways bool
+	// ServerConfig is a nats-server configuration file for the embedded
+	// server: accounts, users with permissions, nkeys, TLS — NATS's own
+	// format, so operators reuse what they know. Meridian still sets the
+	// store directory, JetStream and the listen address (--nats-addr).
+	ServerConfig string
 	// Name identifies this process's connections to the server.
 	Name string
 	// ConnectOptions are added to every connection (credentials, TLS).
@@ -104,14 +109,24 @@ func (b *Bus) startEmbedded() error {
 		return err
 	}
 	b.lock = lock
-	opts := &server.Options{
-		ServerName: "meridian",
-		JetStream:  true,
-		StoreDir:   filepath.Join(b.cfg.DataDir, "nats"),
-		NoSigs:     true, // the process handles signals and shuts the server down in order
-		NoLog:      true,
-		SyncAlways: b.cfg.SyncAlways,
-		MaxPayload: 8 << 20, // large FrameBatches and merge replies fit in one message
+	opts := &server.Options{}
+	if b.cfg.ServerConfig != "" {
+		var err error
+		if opts, err = server.ProcessConfigFile(b.cfg.ServerConfig); err != nil {
+			b.lock.Release()
+			return fmt.Errorf("bus: NATS server config %s: %w", b.cfg.ServerConfig, err)
+		}
+	}
+	if opts.ServerName == "" {
+		opts.ServerName = "meridian"
+	}
+	opts.JetStream = true
+	opts.StoreDir = filepath.Join(b.cfg.DataDir, "nats")
+	opts.NoSigs = true // the process handles signals and shuts the server down in order
+	opts.NoLog = true
+	opts.SyncAlways = opts.SyncAlways || b.cfg.SyncAlways
+	if opts.MaxPayload == 0 {
+		opts.MaxPayload = 8 << 20 // large FrameBatches and merge replies fit in one message
 	}
 	if b.cfg.ListenAddr == "-" {
 		opts.DontListen = true

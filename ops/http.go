@@ -76,6 +76,18 @@ func (s *Server) Listen() error {
 	return nil
 }
 
+// Close releases the listener of a server that will not Run.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lis == nil {
+		return nil
+	}
+	err := s.lis.Close()
+	s.lis = nil
+	return err
+}
+
 // Addr is the bound address (nil before Listen).
 func (s *Server) Addr() net.Addr {
 	s.mu.Lock()

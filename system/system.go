@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/meridian-ops/meridian/bus"
@@ -22,6 +23,16 @@ type Config struct {
 	HTTPAddr    string // default 127.0.0.1:8080
 	SyncAlways  bool   // embedded server fsyncs every write
 	Replicas    int    // stream replicas; 1 (embedded), 3 on a cluster
+	// NATSConfig is a nats-server config file for the embedded server
+	// (accounts, users, permissions, TLS).
+	NATSConfig string
+	// Credentials authenticate this process's connections.
+	Credentials bus.Credentials
+	// APIToken is the bearer token for POST /api/commands; empty disables it.
+	APIToken string
+	// Only limits the process to these components (see Components); empty
+	// runs them all. `meridian worker router` is Only: ["router"].
+	Only []string
 	// ShutdownTimeout bounds the whole ordered shutdown; default 10 s.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
@@ -70,9 +81,13 @@ type System struct {
 func Start(ctx context.Context, cfg Config) (*System, error) {
 	cfg.defaults()
 	s := &System{cfg: cfg, log: cfg.Logger, failed: make(chan error, 1)}
+	copts, err := cfg.Credentials.Options()
+	if err != nil {
+		return nil, err
+	}
 	b, err := bus.Open(ctx, bus.Config{URL: cfg.NATSURL, DataDir: cfg.DataDir, ListenAddr: cfg.NATSAddr,
-		SyncAlways: cfg.SyncAlways, Name: "meridian", Logger: cfg.Logger,
-		Provision: bus.ProvisionOptions{Replicas: cfg.Replicas}})
+		SyncAlways: cfg.SyncAlways, Name: "meridian", Logger: cfg.Logger, ServerConfig: cfg.NATSConfig,
+		ConnectOptions: copts, Provision: bus.ProvisionOptions{Replicas: cfg.Replicas}})
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +95,7 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 
 	s.HTTP = ops.NewServer(ops.HTTPConfig{Addr: cfg.HTTPAddr, Ready: b.Ready, Healthy: b.Healthy, Logger: cfg.Logger})
+	(&ops.API{NC: b.Conn, JS: b.JS, Token: cfg.APIToken, Logger: cfg.Logger}).Register(s.HTTP)
 	if err := s.HTTP.Listen(); err != nil {
 		s.cancel()
 		b.Close()
@@ -87,6 +103,7 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	}
 	comps, err := s.components()
 	if err != nil {
+		_ = s.HTTP.Close()
 		s.cancel()
 		b.Close()
 		return nil, err
@@ -99,10 +116,27 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	return s, nil
 }
 
-// components builds the process's components in start order (consumers
-// before producers). Each issue's component is added here as it lands.
+// components builds the selected components in start order.
 func (s *System) components() ([]named, error) {
-	return nil, nil
+	want := map[string]bool{}
+	for _, n := range s.cfg.Only {
+		if !Known(n) {
+			return nil, fmt.Errorf("system: unknown component %q (known: %s)", n, strings.Join(Components(), ", "))
+		}
+		want[n] = true
+	}
+	var out []named
+	for _, b := range builders {
+		if len(want) > 0 && !want[b.name] {
+			continue
+		}
+		c, err := b.build(s)
+		if err != nil {
+			return nil, fmt.Errorf("system: %s: %w", b.name, err)
+		}
+		out = append(out, named{b.name, c})
+	}
+	return out, nil
 }
 
 func (s *System) add(n named) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,5 +145,13 @@ func TestRestartAndExclusiveDataDir(t *testing.T) {
 	}
 	if err := s2.Ready(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestOnlyRejectsUnknownComponent(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.Only = []string{"dashboard", "teleporter"}
+	if _, err := system.Start(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "teleporter") {
+		t.Fatalf("unknown component accepted: %v", err)
 	}
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/meridian-ops/meridian/bus"
 )
 
 // global flags shared by every subcommand.
@@ -25,6 +27,8 @@ var global struct {
 	natsAddr  string
 	natsURL   string
 	replicas  int
+	natsConf  string
+	creds     bus.Credentials
 	logLevel  string
 	logFormat string
 }
@@ -53,6 +57,15 @@ func init() {
 	pf.StringVar(&global.dataDir, "data-dir", "./data", "directory for the embedded NATS store, the archive and the OOR")
 	pf.StringVar(&global.natsAddr, "nats-addr", "127.0.0.1:4222", "client address of the embedded NATS server (for the nats CLI); port 0 picks one")
 	pf.StringVar(&global.natsURL, "nats-url", "", "external NATS cluster URL(s); empty runs an embedded server")
+	pf.StringVar(&global.natsConf, "nats-config", "", "nats-server config file for the embedded server (accounts, users, permissions, TLS)")
+	pf.StringVar(&global.creds.CredsFile, "nats-creds", "", "NATS credentials file (JWT + nkey) for this process")
+	pf.StringVar(&global.creds.NKeySeed, "nats-nkey", "", "file with this process's NATS nkey seed")
+	pf.StringVar(&global.creds.User, "nats-user", "", "NATS user name")
+	pf.StringVar(&global.creds.Password, "nats-password", "", "NATS password")
+	pf.StringVar(&global.creds.Token, "nats-token", "", "NATS token")
+	pf.StringVar(&global.creds.CAFile, "nats-ca", "", "CA file to verify the NATS server (enables TLS)")
+	pf.StringVar(&global.creds.CertFile, "nats-cert", "", "client certificate for mutual TLS with NATS")
+	pf.StringVar(&global.creds.KeyFile, "nats-key", "", "client key for mutual TLS with NATS")
 	pf.IntVar(&global.replicas, "replicas", 1, "JetStream replicas for the contract's streams (3 on a cluster)")
 	pf.StringVar(&global.logLevel, "log-level", "info", "debug, info, warn or error")
 	pf.StringVar(&global.logFormat, "log-format", "text", "text or json")

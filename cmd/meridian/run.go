@@ -11,6 +11,7 @@ var runFlags struct {
 	udpAddr     string
 	httpAddr    string
 	syncAlways  bool
+	apiToken    string
 }
 
 var runCmd = &cobra.Command{
@@ -37,6 +38,9 @@ func systemConfig() system.Config {
 		HTTPAddr:    runFlags.httpAddr,
 		SyncAlways:  runFlags.syncAlways,
 		Replicas:    global.replicas,
+		NATSConfig:  global.natsConf,
+		Credentials: global.creds,
+		APIToken:    runFlags.apiToken,
 	}
 }
 
@@ -46,5 +50,6 @@ func init() {
 	f.StringVar(&runFlags.udpAddr, "udp-addr", ":7778", "UDP address for SDA radar/optical detections")
 	f.StringVar(&runFlags.httpAddr, "http-addr", "127.0.0.1:8080", "ops HTTP address (dashboard, /metrics, /healthz, /readyz)")
 	f.BoolVar(&runFlags.syncAlways, "sync-always", false, "embedded NATS fsyncs every write (acked data survives power loss; ~25x slower)")
+	f.StringVar(&runFlags.apiToken, "api-token", "", "bearer token required by POST /api/commands (empty: HTTP command submission disabled)")
 	rootCmd.AddCommand(runCmd)
 }

@@ -155,3 +155,37 @@ func TestOnlyRejectsUnknownComponent(t *testing.T) {
 		t.Fatalf("unknown component accepted: %v", err)
 	}
 }
+
+// A command submitted over the ops HTTP API (bearer token) is stored,
+// queued by the cmdqueue worker and dispatched on cmd.dispatch.<station>.
+func TestCommandFlowsThroughTheSystem(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.APIToken = "ops-token"
+	s := start(t, cfg)
+	defer stop(t, s)
+	nc := bustest.Conn(t, s.Bus)
+	sub, err := nc.SubscribeSync("cmd.dispatch.gs-flow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Flush()
+	req, _ := http.NewRequest("POST", "http://"+s.HTTP.Addr().String()+"/api/commands",
+		strings.NewReader(`{"id":"flow-1","station_id":"gs-flow","kind":"SAFE_MODE"}`))
+	req.Header.Set("Authorization", "Bearer ops-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("submit: %d", resp.StatusCode)
+	}
+	msg, err := sub.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatalf("no dispatch: %v", err)
+	}
+	var c schemas.Command
+	if err := schemas.Decode(msg.Data, &c); err != nil || c.ID != "flow-1" || c.Kind != schemas.CmdSafeMode {
+		t.Fatalf("dispatched %+v: %v", c, err)
+	}
+}

@@ -27,7 +27,7 @@ type Config struct {
 	EmergencyRatio float64
 	// PayloadSize is the telemetry bytes after the 24-byte header (default 64).
 	PayloadSize int
-	// DropAfter closes every connection abruptly after that many frames
+	// DropAfter closes every connection after that many frames
 	// (0: never), so clients see EOF and must reconnect.
 	DropAfter int
 	// MaxFrames stops streaming after that many frames per connection but
@@ -318,7 +318,8 @@ func (s *Server) stream(c *conn) {
 	body := make([]byte, s.cfg.PayloadSize)
 	for n := 0; ; {
 		if s.cfg.DropAfter > 0 && n >= s.cfg.DropAfter {
-			_ = c.nc.SetLinger(0) // abrupt: the client sees the connection drop
+			// A plain close (FIN), not a reset: a reset would make the
+			// client's kernel discard frames it has not read yet.
 			c.nc.Close()
 			return
 		}

@@ -51,7 +51,7 @@ type Client struct {
 
 	sessionsKV, sourcesKV jetstream.KeyValue
 	registered            bool
-	lastTLE               time.Time // last TLE fetch attempt (refresher goroutine only)
+	lastTLE               time.Time // start of the last successful TLE fetch (refresher goroutines only, one at a time)
 }
 
 // Option tweaks a Client.
@@ -292,20 +292,26 @@ func (c *Client) register() {
 	c.registered = true
 }
 
-// refreshTLE fetches the TLE now if the last attempt is older than
-// TLERefresh (or there was none), then every TLERefresh, until ctx ends.
+// refreshTLE fetches the TLE at once unless the last successful fetch is
+// younger than TLERefresh, then every TLERefresh after each attempt, until
+// ctx ends. A failed or interrupted fetch is therefore retried by the next
+// session right away, not TLERefresh later.
 func (c *Client) refreshTLE(ctx context.Context) {
+	var next time.Time // zero: now
+	if !c.lastTLE.IsZero() {
+		next = c.lastTLE.Add(c.cfg.TLERefresh)
+	}
 	for {
-		if !c.lastTLE.IsZero() {
-			wait := c.lastTLE.Add(c.cfg.TLERefresh).Sub(c.clk.Now())
-			if clock.Sleep(ctx, c.clk, wait) != nil {
+		if !next.IsZero() {
+			if clock.Sleep(ctx, c.clk, next.Sub(c.clk.Now())) != nil {
 				return
 			}
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		c.lastTLE = c.clk.Now()
+		attempt := c.clk.Now()
+		next = attempt.Add(c.cfg.TLERefresh)
 		tle, err := c.fetcher.Fetch(ctx, c.cfg.NoradID)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -313,6 +319,7 @@ func (c *Client) refreshTLE(ctx context.Context) {
 			}
 			continue
 		}
+		c.lastTLE = attempt
 		c.tle.Store(tle)
 		c.log.Info("TLE refreshed", "norad_id", tle.NoradID, "epoch", tle.Epoch)
 	}

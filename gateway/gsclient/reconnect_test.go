@@ -108,6 +108,9 @@ func TestReconnectBackoffAfterDrop(t *testing.T) {
 	if got := phases(seen); !slices.Equal(got, want) {
 		t.Fatalf("KV watcher saw\n %v\nwant %v", got, want)
 	}
+	if err := gsclient.CheckTransitions(seen, c.Config()); err != nil {
+		t.Fatal(err)
+	}
 	if got := c.State().Phase; got != schemas.PhaseStopped {
 		t.Errorf("final state %s", got)
 	}

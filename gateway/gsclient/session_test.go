@@ -3,7 +3,11 @@ package gsclient_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
+	"net"
+	"sync"
 	"slices"
 	"testing"
 	"time"
@@ -48,6 +52,11 @@ func ingested(t *testing.T, js jetstream.JetStream, station string, want func([]
 			}
 			if fb.StationID != station {
 				t.Errorf("batch station %q", fb.StationID)
+			}
+			for i, f := range fb.Frames[:len(fb.Frames)-1] {
+				if f.Emergency() {
+					t.Errorf("emergency frame %d of %d held in a batch instead of published at once", i, len(fb.Frames))
+				}
 			}
 			frames = append(frames, fb.Frames...)
 		}
@@ -282,5 +291,101 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 	if _, err := gsclient.New(nil, nil, gsclient.Config{Station: "x", Addr: "127.0.0.1:1"}); !errors.Is(err, gsclient.ErrConfig) {
 		t.Errorf("no bus and no output accepted: %v", err)
+	}
+}
+
+// A station breaking the framing (a length over 65,536) or sending frames
+// that are not mf1: the bad mf1 frame is counted and skipped, the
+// oversized length ends the session and the client reconnects.
+func TestProtocolErrorsFromStation(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if i == 0 {
+				good := schemas.AppendMF1(nil, schemas.MF1Header{Sequence: 1, SatelliteID: 5}, []byte("ok"))
+				_ = schemas.WriteFrame(conn, good)
+				_ = schemas.WriteFrame(conn, []byte("not an mf1 frame"))
+				_ = schemas.WriteFrame(conn, schemas.AppendMF1(nil, schemas.MF1Header{Sequence: 2, SatelliteID: 5}, []byte("ok")))
+				_, _ = conn.Write(binary.BigEndian.AppendUint32(nil, 70_000)) // protocol error
+			}
+			_, _ = io.Copy(io.Discard, conn) // until the client closes
+			conn.Close()
+		}
+	})
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	rec := &recorder{}
+	connects := 0
+	rec.on = func(s schemas.SessionState) {
+		if s.Phase == schemas.PhaseConnected {
+			if connects++; connects == 2 {
+				cancel()
+			}
+		}
+	}
+	out := make(chan schemas.Frame, 8)
+	c, err := gsclient.New(nil, bustest.Logger(t), gsclient.Config{Station: "gs-garbled", Addr: ln.Addr().String()},
+		gsclient.WithClock(clock.NewAuto(epoch)), gsclient.WithOutput(out), gsclient.WithStateHook(rec.hook))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	st := c.Stats()
+	if st.FramesForwarded != 2 || st.FramesInvalid != 1 || st.Sessions != 2 {
+		t.Fatalf("stats %+v, want 2 forwarded, 1 invalid, 2 sessions", st)
+	}
+	if got := phases(rec.all())[:4]; !slices.Equal(got, []string{"connecting/0", "connected", "reconnecting/1", "connecting/1"}) {
+		t.Fatalf("transitions %v", got)
+	}
+}
+
+// A TLE fetch cut short by a lost session (here: a 503 whose backoff is
+// interrupted) is retried as soon as the next session connects, not a
+// whole TLERefresh later.
+func TestTLERetriedAtNextSessionAfterFailure(t *testing.T) {
+	api := newTLEAPI(t, status(503))
+	sim := startSim(t, stationsim.Config{Rate: 200})
+	clk := clock.NewFake(epoch)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	out := make(chan schemas.Frame, 1024)
+	c, err := gsclient.New(nil, bustest.Logger(t), gsclient.Config{Station: "gs-tle", Addr: sim.Addr(), NoradID: 25544,
+		APIBase: api.srv.URL}, gsclient.WithClock(clk), gsclient.WithOutput(out), gsclient.WithHTTPClient(api.srv.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	if _, err := clk.WaitPending(ctx, 1); err != nil { // the 503's backoff
+		t.Fatal(err)
+	}
+	sim.DropConnections() // the session ends during the backoff
+	// Reconnect after 1 s: the fetch backoff was cancelled with the session,
+	// so the only pending timer is the reconnect wait.
+	bustest.Eventually(t, 5*time.Second, func() bool {
+		p := clk.Pending()
+		return len(p) == 1 && p[0] == time.Second && c.State().Phase == schemas.PhaseReconnecting
+	}, "no reconnect wait")
+	clk.Advance(time.Second)
+	bustest.Eventually(t, 5*time.Second, func() bool { return c.TLE() != nil }, "TLE not fetched by the second session")
+	if n := api.requests.Load(); n != 2 {
+		t.Fatalf("%d requests, want 2", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

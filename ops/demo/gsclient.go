@@ -174,6 +174,11 @@ func GSClient(ctx context.Context, w io.Writer) error {
 	if !slices.Equal(watchedPhases, hookedPhases) {
 		fail("criterion 7: KV watcher saw %v, client made %v", watchedPhases, hookedPhases)
 	}
+	mu.Lock()
+	if err := gsclient.CheckTransitions(watched, c.Config()); err != nil {
+		fail("criteria 1, 7: transitions break the state machine: %v", err)
+	}
+	mu.Unlock()
 	if len(failures) > 0 {
 		for _, f := range failures {
 			fmt.Fprintln(w, "FAIL", f)

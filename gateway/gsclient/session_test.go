@@ -7,8 +7,8 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 

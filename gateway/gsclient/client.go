@@ -263,7 +263,16 @@ func (c *Client) publish(s schemas.SessionState) {
 	}
 	c.state.Store(&s)
 	transitions.WithLabelValues(c.cfg.Station, string(s.Phase)).Inc()
-	c.log.Info("session state", "state", s.Phase, "attempt", s.Attempt, "next_retry_ms", s.NextRetryMs, "reason", s.Reason)
+	switch s.Phase {
+	case schemas.PhaseConnecting:
+		c.log.Info("session state", "state", s.Phase, "attempt", s.Attempt, "addr", s.Addr)
+	case schemas.PhaseReconnecting:
+		c.log.Info("session state", "state", s.Phase, "attempt", s.Attempt, "retry_in", time.Duration(s.NextRetryMs-s.UpdatedAtMs)*time.Millisecond)
+	case schemas.PhaseFailed:
+		c.log.Error("session state", "state", s.Phase, "reason", s.Reason)
+	default:
+		c.log.Info("session state", "state", s.Phase)
+	}
 	if c.onState != nil {
 		c.onState(s)
 	}

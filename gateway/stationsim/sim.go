@@ -413,3 +413,28 @@ func (s *Server) sendSplit(c *conn, p *Split) bool {
 	s.sent.Add(1)
 	return true
 }
+
+// RunAll listens on every config's address, reports each bound address
+// through onListen (may be nil), and serves them all until ctx ends. It is
+// what `meridian sim stations` runs.
+func RunAll(ctx context.Context, log *slog.Logger, onListen func(i int, addr string), cfgs ...Config) error {
+	servers := make([]*Server, len(cfgs))
+	for i, cfg := range cfgs {
+		servers[i] = New(cfg, log)
+		if err := servers[i].Listen(); err != nil {
+			for _, s := range servers[:i] {
+				s.Refuse()
+			}
+			return err
+		}
+		if onListen != nil {
+			onListen(i, servers[i].Addr())
+		}
+	}
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Go(func() { _ = s.Run(ctx) })
+	}
+	wg.Wait()
+	return nil
+}

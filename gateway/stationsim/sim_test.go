@@ -167,3 +167,27 @@ func TestRunBeforeListen(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+func TestRunAll(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan string, 2)
+	done := make(chan error, 1)
+	go func() {
+		done <- stationsim.RunAll(ctx, nil, func(_ int, a string) { addrs <- a },
+			stationsim.Config{StationNum: 1, Rate: 1000}, stationsim.Config{StationNum: 2, Rate: 1000})
+	}()
+	for want := range uint8(2) {
+		c := dial(t, <-addrs)
+		p, err := schemas.ReadFrame(c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, _, err := schemas.DecodeMF1(p); err != nil || h.StationID != want+1 {
+			t.Fatalf("station %d sent %+v (%v)", want+1, h, err)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

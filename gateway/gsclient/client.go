@@ -171,10 +171,21 @@ func (c *Client) Run(ctx context.Context) error {
 		go func() { defer close(fwdDone); fwd.run(pubCtx) }()
 	}
 
+	// One shutdown budget from the moment ctx ends: finishing the frame in
+	// flight, the GOODBYE, draining the hand-off and the last acks all
+	// share it, so Run returns within about ShutdownTimeout of cancellation.
+	var stopAt atomic.Int64
+	unwatch := context.AfterFunc(ctx, func() { stopAt.Store(time.Now().UnixNano()) })
 	err := c.loop(ctx, out)
+	unwatch()
+	budgetEnd := time.Now().Add(c.cfg.ShutdownTimeout)
+	if at := stopAt.Load(); at != 0 {
+		budgetEnd = time.Unix(0, at).Add(c.cfg.ShutdownTimeout)
+	}
+	left := max(time.Until(budgetEnd), 100*time.Millisecond)
 
 	// Drain: the read loop has stopped, so closing the hand-off is safe.
-	deadline := time.NewTimer(c.cfg.ShutdownTimeout)
+	deadline := time.NewTimer(left)
 	defer deadline.Stop()
 	if handoff != nil {
 		close(handoff)
@@ -186,7 +197,7 @@ func (c *Client) Run(ctx context.Context) error {
 			<-fwdDone
 		}
 		if ownPub {
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.ShutdownTimeout)
+			cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), budgetEnd.Add(100*time.Millisecond))
 			if cerr := c.pub.Close(cctx); cerr != nil {
 				c.log.Warn("publisher close", "err", cerr)
 			}

@@ -39,8 +39,8 @@ type Config struct {
 	QueueSize int
 	BatchSize int           // frames per FrameBatch at most (default 256)
 	Linger    time.Duration // how long a partial batch waits for more frames (default 5 ms)
-	// ShutdownTimeout bounds finishing the frame being read, the GOODBYE
-	// and the final publishes (default 5 s).
+	// ShutdownTimeout bounds, from the moment ctx ends, finishing the frame
+	// being read, the GOODBYE and the final publishes together (default 5 s).
 	ShutdownTimeout time.Duration
 }
 

@@ -71,4 +71,9 @@
 //     is not acknowledged per frame.
 //   - Counters in Stats and metrics are per process; the KV session state
 //     is the cross-process view.
+//   - State writes are synchronous so none is coalesced; while NATS is
+//     unreachable each waits up to 2 s (then is logged and skipped), which
+//     slows the state machine but never the read loop of a live session.
+//   - Shutdown takes about ShutdownTimeout at most, plus up to 1 s of
+//     GOODBYE grace when a station neither reads nor closes.
 package gsclient

@@ -6,6 +6,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/meridian-ops/meridian/bus"
+	"github.com/meridian-ops/meridian/gateway/gsclient"
 	"github.com/meridian-ops/meridian/ops/dashboard"
 	"github.com/meridian-ops/meridian/workers/cmdqueue"
 )
@@ -21,8 +23,32 @@ type builder struct {
 // first and lets the workers drain what is in flight.
 var builders = []builder{
 	{"cmdqueue", func(s *System) (Component, error) {
-		return withConn(s, "cmdqueue", func(nc *nats.Conn) Component {
-			return cmdqueue.New(nc, cmdqueue.Config{Logger: s.log})
+		return withConn(s, "cmdqueue", func(nc *nats.Conn) (Component, error) {
+			return cmdqueue.New(nc, cmdqueue.Config{Logger: s.log}), nil
+		})
+	}},
+	// gs-client dials the stations of Config.GSStations (none: it idles).
+	{"gs-client", func(s *System) (Component, error) {
+		if s.cfg.GSStations == "" {
+			return idle{}, nil
+		}
+		cfgs, err := gsclient.LoadFleetFile(s.cfg.GSStations)
+		if err != nil {
+			return nil, err
+		}
+		if s.cfg.TLEAPIBase != "" {
+			for i := range cfgs {
+				if cfgs[i].APIBase == "" {
+					cfgs[i].APIBase = s.cfg.TLEAPIBase
+				}
+			}
+		}
+		return withConn(s, "gs-client", func(nc *nats.Conn) (Component, error) {
+			js, err := bus.NewJetStream(nc)
+			if err != nil {
+				return nil, err
+			}
+			return gsclient.NewFleet(js, s.log, cfgs)
 		})
 	}},
 	{"dashboard", func(s *System) (Component, error) {
@@ -44,14 +70,23 @@ func Components() []string {
 // Known reports whether name is a component.
 func Known(name string) bool { return slices.Contains(Components(), name) }
 
+// idle is a component with nothing to do (a feature not configured).
+type idle struct{}
+
+func (idle) Run(ctx context.Context) error { <-ctx.Done(); return nil }
+
 // withConn gives a component its own NATS connection (so its traffic has
 // its own socket and flusher), closed when the component stops.
-func withConn(s *System, name string, mk func(nc *nats.Conn) Component) (Component, error) {
+func withConn(s *System, name string, mk func(nc *nats.Conn) (Component, error)) (Component, error) {
 	nc, err := s.Bus.Connect("meridian-" + name)
 	if err != nil {
 		return nil, err
 	}
-	c := mk(nc)
+	c, err := mk(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
 	return Func(func(ctx context.Context) error {
 		defer nc.Close()
 		return c.Run(ctx)

@@ -28,6 +28,11 @@ type Config struct {
 	NATSConfig string
 	// Credentials authenticate this process's connections.
 	Credentials bus.Credentials
+	// GSStations is a gs-client fleet file: stations this process dials.
+	GSStations string
+	// TLEAPIBase is where gs-client sessions fetch TLEs (GET /tle/{id});
+	// default this process's own ops HTTP address.
+	TLEAPIBase string
 	// APIToken is the bearer token for POST /api/commands; empty disables it.
 	APIToken string
 	// Only limits the process to these components (see Components); empty
@@ -100,6 +105,9 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 		s.cancel()
 		b.Close()
 		return nil, err
+	}
+	if s.cfg.TLEAPIBase == "" {
+		s.cfg.TLEAPIBase = "http://" + s.HTTP.Addr().String()
 	}
 	comps, err := s.components()
 	if err != nil {

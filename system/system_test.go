@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/meridian-ops/meridian/bus"
 	"github.com/meridian-ops/meridian/bus/bustest"
+	"github.com/meridian-ops/meridian/gateway/stationsim"
 	"github.com/meridian-ops/meridian/schemas"
 	"github.com/meridian-ops/meridian/system"
 )
@@ -187,5 +190,45 @@ func TestCommandFlowsThroughTheSystem(t *testing.T) {
 	var c schemas.Command
 	if err := schemas.Decode(msg.Data, &c); err != nil || c.ID != "flow-1" || c.Kind != schemas.CmdSafeMode {
 		t.Fatalf("dispatched %+v: %v", c, err)
+	}
+}
+
+// With a gs-client fleet file, meridian run dials the stations, their
+// frames land in TLM_INGEST and the session shows as connected in KV.
+func TestRunDialsConfiguredStations(t *testing.T) {
+	st := stationsim.New(stationsim.Config{StationNum: 3, Satellites: []uint32{7}, Rate: 200}, bustest.Discard)
+	if err := st.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	sdone := make(chan error, 1)
+	go func() { sdone <- st.Run(sctx) }()
+	defer func() { scancel(); <-sdone }()
+
+	fleet := filepath.Join(t.TempDir(), "stations.json")
+	if err := os.WriteFile(fleet, []byte(`{"stations":[{"station":"gs-dialled","addr":"`+st.Addr()+`"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, t.TempDir())
+	cfg.GSStations = fleet
+	s := start(t, cfg)
+	defer stop(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	kv, _ := s.Bus.JS.KeyValue(ctx, schemas.BucketSessions)
+	stream, _ := s.Bus.JS.Stream(ctx, schemas.StreamIngest)
+	bustest.Eventually(t, 10*time.Second, func() bool {
+		var state schemas.SessionState
+		found, _ := bus.KVGet(ctx, kv, "gs-dialled", &state)
+		info, _ := stream.Info(ctx)
+		return found && state.Phase == schemas.PhaseConnected && state.Origin == "gs-client" && info.State.Msgs > 0
+	}, "dialled station not connected or no frames ingested")
+	raw, err := stream.GetLastMsgForSubject(ctx, "tlm.ingest.gs-dialled")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b schemas.FrameBatch
+	if err := schemas.Decode(raw.Data, &b); err != nil || b.Frames[0].SatelliteID != 7 || b.Frames[0].StationID != "gs-dialled" {
+		t.Fatalf("ingested %+v: %v", b, err)
 	}
 }

@@ -12,6 +12,7 @@ var runFlags struct {
 	httpAddr    string
 	syncAlways  bool
 	apiToken    string
+	gsStations  string
 }
 
 var runCmd = &cobra.Command{
@@ -41,6 +42,7 @@ func systemConfig() system.Config {
 		NATSConfig:  global.natsConf,
 		Credentials: global.creds,
 		APIToken:    runFlags.apiToken,
+		GSStations:  runFlags.gsStations,
 	}
 }
 
@@ -51,5 +53,6 @@ func init() {
 	f.StringVar(&runFlags.httpAddr, "http-addr", "127.0.0.1:8080", "ops HTTP address (dashboard, /metrics, /healthz, /readyz)")
 	f.BoolVar(&runFlags.syncAlways, "sync-always", false, "embedded NATS fsyncs every write (acked data survives power loss; ~25x slower)")
 	f.StringVar(&runFlags.apiToken, "api-token", "", "bearer token required by POST /api/commands (empty: HTTP command submission disabled)")
+	f.StringVar(&runFlags.gsStations, "gs-stations", "", "gs-client fleet file (JSON): stations this process dials")
 	rootCmd.AddCommand(runCmd)
 }

@@ -115,15 +115,22 @@ func (b *FrameBatch) Validate() error {
 // Unmarshal exactly like Marshal's (TestFastEncoderMatches); it exists
 // because the gateway encodes every batch on its hot path.
 func AppendFrameBatch(dst []byte, b *FrameBatch) []byte {
-	dst = appendMapLen(dst, 2)
-	dst = appendStr(dst, "station_id")
-	dst = appendStr(dst, b.StationID)
-	dst = appendStr(dst, "frames")
-	dst = appendArrayLen(dst, len(b.Frames))
+	dst = AppendFrameBatchHeader(dst, b.StationID, len(b.Frames))
 	for i := range b.Frames {
 		dst = AppendFrame(dst, &b.Frames[i])
 	}
 	return dst
+}
+
+// AppendFrameBatchHeader appends the start of a FrameBatch holding n
+// frames; n AppendFrame calls must follow. Encoders that build the frames
+// first (the gateway, frame by frame) prepend this when the count is known.
+func AppendFrameBatchHeader(dst []byte, station string, n int) []byte {
+	dst = appendMapLen(dst, 2)
+	dst = appendStr(dst, "station_id")
+	dst = appendStr(dst, station)
+	dst = appendStr(dst, "frames")
+	return appendArrayLen(dst, n)
 }
 
 // AppendFrame appends one Frame's msgpack map to dst.

@@ -207,6 +207,12 @@ func TestSubjects(t *testing.T) {
 			t.Errorf("got %q want %q", got, want)
 		}
 	}
+	if k := KVKey("gs-3@10.0.0.7:5012"); k != "gs-3_10_0_0_7_5012" {
+		t.Errorf("KVKey %q", k)
+	}
+	if KVKey("") != "_" || KVKey("gs-svalbard") != "gs-svalbard" {
+		t.Error("KVKey")
+	}
 	if LastToken("tlm.ingest.gs-1") != "gs-1" {
 		t.Error("LastToken")
 	}

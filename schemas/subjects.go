@@ -75,6 +75,25 @@ func Token(id string) string {
 	return string(b)
 }
 
+// KVKey turns an outside identifier into a valid KV key (and consumer
+// name): every byte outside [A-Za-z0-9_=-] becomes '_'. KV keys are
+// stricter than subject tokens — "gs-3@10.0.0.7:5012" is a valid token
+// after Token but its '@' and ':' are not valid in a key — so the session
+// and source registries key stations by KVKey(station) and keep the
+// original id in the value.
+func KVKey(id string) string {
+	if id == "" {
+		return "_"
+	}
+	b := []byte(id)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '=') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
 // IngestSubject is where the gateway publishes a station's FrameBatches.
 func IngestSubject(station string) string { return "tlm.ingest." + Token(station) }
 

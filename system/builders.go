@@ -3,10 +3,12 @@ package system
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/meridian-ops/meridian/bus"
+	"github.com/meridian-ops/meridian/gateway"
 	"github.com/meridian-ops/meridian/gateway/gsclient"
 	"github.com/meridian-ops/meridian/ops/dashboard"
 	"github.com/meridian-ops/meridian/workers/cmdqueue"
@@ -27,6 +29,16 @@ var builders = []builder{
 			return cmdqueue.New(nc, cmdqueue.Config{Logger: s.log}), nil
 		})
 	}},
+	{"dashboard", func(s *System) (Component, error) {
+		hub := dashboard.NewHub(s.Bus.Conn, s.Bus.JS, s.log)
+		hub.Register(s.HTTP)
+		return hub, nil
+	}},
+	{"handlers", func(s *System) (Component, error) {
+		return gateway.NewHandlers(s.Bus, gateway.HandlersConfig{Count: s.cfg.Handlers, Logger: s.log}), nil
+	}},
+	// Ingress last: it is stopped first, so nothing new enters while the
+	// workers drain.
 	// gs-client dials the stations of Config.GSStations (none: it idles).
 	{"gs-client", func(s *System) (Component, error) {
 		if s.cfg.GSStations == "" {
@@ -36,11 +48,9 @@ var builders = []builder{
 		if err != nil {
 			return nil, err
 		}
-		if s.cfg.TLEAPIBase != "" {
-			for i := range cfgs {
-				if cfgs[i].APIBase == "" {
-					cfgs[i].APIBase = s.cfg.TLEAPIBase
-				}
+		for i := range cfgs {
+			if cfgs[i].APIBase == "" {
+				cfgs[i].APIBase = s.cfg.TLEAPIBase
 			}
 		}
 		return withConn(s, "gs-client", func(nc *nats.Conn) (Component, error) {
@@ -51,10 +61,22 @@ var builders = []builder{
 			return gsclient.NewFleet(js, s.log, cfgs)
 		})
 	}},
-	{"dashboard", func(s *System) (Component, error) {
-		hub := dashboard.NewHub(s.Bus.Conn, s.Bus.JS, s.log)
-		hub.Register(s.HTTP)
-		return hub, nil
+	{"udp", func(s *System) (Component, error) {
+		u := gateway.NewUDP(s.Bus, gateway.UDPConfig{Addr: s.cfg.UDPAddr, Logger: s.log})
+		if err := u.Listen(); err != nil {
+			return nil, err
+		}
+		s.UDP = u
+		return u, nil
+	}},
+	{"gateway", func(s *System) (Component, error) {
+		g := gateway.New(s.Bus, gateway.Config{Addr: s.cfg.GatewayAddr, RequireToken: s.cfg.StationToken,
+			DrainTimeout: s.cfg.ShutdownTimeout - time.Second, Logger: s.log})
+		if err := g.Listen(); err != nil {
+			return nil, err
+		}
+		s.Gateway = g
+		return g, nil
 	}},
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meridian-ops/meridian/bus"
+	"github.com/meridian-ops/meridian/gateway"
 	"github.com/meridian-ops/meridian/ops"
 )
 
@@ -33,6 +34,12 @@ type Config struct {
 	// TLEAPIBase is where gs-client sessions fetch TLEs (GET /tle/{id});
 	// default this process's own ops HTTP address.
 	TLEAPIBase string
+	// StationToken, when set, is the token every station must present in
+	// its HELLO (--require-station-token).
+	StationToken string
+	// Handlers is how many course-style downstream handler consumers of
+	// TLM_INGEST to run (default 0).
+	Handlers int
 	// APIToken is the bearer token for POST /api/commands; empty disables it.
 	APIToken string
 	// Only limits the process to these components (see Components); empty
@@ -62,6 +69,9 @@ func (c *Config) defaults() {
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
+	if c.ShutdownTimeout < 2*time.Second {
+		c.ShutdownTimeout = 2 * time.Second // the gateway drains for ShutdownTimeout-1s
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -69,8 +79,10 @@ func (c *Config) defaults() {
 
 // System is a started Meridian process.
 type System struct {
-	Bus  *bus.Bus
-	HTTP *ops.Server
+	Bus     *bus.Bus
+	HTTP    *ops.Server
+	Gateway *gateway.Server      // nil when not running here
+	UDP     *gateway.UDPListener // nil when not running here
 
 	cfg     Config
 	log     *slog.Logger
@@ -169,7 +181,9 @@ func (s *System) Shutdown(ctx context.Context) error {
 		r.cancel()
 		select {
 		case err := <-r.done:
-			if err != nil {
+			// A component asked to stop while still starting may report the
+			// cancellation; that is a clean stop, not a failure.
+			if err != nil && !errors.Is(err, context.Canceled) {
 				errs = append(errs, fmt.Errorf("%s: %w", r.name, err))
 			}
 		case <-ctx.Done():

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -230,5 +231,44 @@ func TestRunDialsConfiguredStations(t *testing.T) {
 	var b schemas.FrameBatch
 	if err := schemas.Decode(raw.Data, &b); err != nil || b.Frames[0].SatelliteID != 7 || b.Frames[0].StationID != "gs-dialled" {
 		t.Fatalf("ingested %+v: %v", b, err)
+	}
+}
+
+// A station speaking the wire format to the all-in-one process: its frames
+// land in TLM_INGEST, its session is visible in KV, and a command
+// submitted for it is written back on its connection.
+func TestStationThroughGateway(t *testing.T) {
+	s := start(t, testConfig(t, t.TempDir()))
+	defer stop(t, s)
+	c, err := net.Dial("tcp", s.Gateway.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = schemas.WriteFrame(c, []byte("HELLO station=gs-e2e format=mf1"))
+	_ = schemas.WriteFrame(c, schemas.AppendMF1(nil, schemas.MF1Header{TimestampMs: 5, Sequence: 1, SatelliteID: 12, Flags: schemas.FlagEmergency}, []byte("hi")))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	stream, _ := s.Bus.JS.Stream(ctx, schemas.StreamIngest)
+	kv, _ := s.Bus.JS.KeyValue(ctx, schemas.BucketSessions)
+	bustest.Eventually(t, 10*time.Second, func() bool {
+		info, _ := stream.Info(ctx)
+		var st schemas.SessionState
+		found, _ := bus.KVGet(ctx, kv, "gs-e2e", &st)
+		return info.State.Msgs == 1 && found && st.Phase == schemas.PhaseConnected
+	}, "frame not ingested or session not registered")
+
+	cmd, _ := schemas.Marshal(&schemas.Command{ID: "e2e-1", StationID: "gs-e2e", Kind: schemas.CmdAbortPass})
+	if _, err := s.Bus.JS.Publish(ctx, "cmd.submit.gs-e2e", cmd); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	p, err := schemas.ReadFrame(c, nil)
+	if err != nil {
+		t.Fatalf("command not written back: %v", err)
+	}
+	var got schemas.Command
+	if err := schemas.Decode(p, &got); err != nil || got.ID != "e2e-1" {
+		t.Fatalf("got %+v: %v", got, err)
 	}
 }

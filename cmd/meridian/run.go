@@ -13,6 +13,8 @@ var runFlags struct {
 	syncAlways  bool
 	apiToken    string
 	gsStations  string
+	stationTok  string
+	handlers    int
 }
 
 var runCmd = &cobra.Command{
@@ -31,18 +33,20 @@ instead. Ctrl-C or SIGTERM shuts down in order within 10 s.`,
 
 func systemConfig() system.Config {
 	return system.Config{
-		DataDir:     global.dataDir,
-		NATSAddr:    global.natsAddr,
-		NATSURL:     global.natsURL,
-		GatewayAddr: runFlags.gatewayAddr,
-		UDPAddr:     runFlags.udpAddr,
-		HTTPAddr:    runFlags.httpAddr,
-		SyncAlways:  runFlags.syncAlways,
-		Replicas:    global.replicas,
-		NATSConfig:  global.natsConf,
-		Credentials: global.creds,
-		APIToken:    runFlags.apiToken,
-		GSStations:  runFlags.gsStations,
+		DataDir:      global.dataDir,
+		NATSAddr:     global.natsAddr,
+		NATSURL:      global.natsURL,
+		GatewayAddr:  runFlags.gatewayAddr,
+		UDPAddr:      runFlags.udpAddr,
+		HTTPAddr:     runFlags.httpAddr,
+		SyncAlways:   runFlags.syncAlways,
+		Replicas:     global.replicas,
+		NATSConfig:   global.natsConf,
+		Credentials:  global.creds,
+		APIToken:     runFlags.apiToken,
+		GSStations:   runFlags.gsStations,
+		StationToken: runFlags.stationTok,
+		Handlers:     runFlags.handlers,
 	}
 }
 
@@ -54,5 +58,7 @@ func init() {
 	f.BoolVar(&runFlags.syncAlways, "sync-always", false, "embedded NATS fsyncs every write (acked data survives power loss; ~25x slower)")
 	f.StringVar(&runFlags.apiToken, "api-token", "", "bearer token required by POST /api/commands (empty: HTTP command submission disabled)")
 	f.StringVar(&runFlags.gsStations, "gs-stations", "", "gs-client fleet file (JSON): stations this process dials")
+	f.StringVar(&runFlags.stationTok, "require-station-token", "", "token every station must present in its HELLO (token=...); empty: none required")
+	f.IntVar(&runFlags.handlers, "handlers", 0, "course-style downstream handler consumers of TLM_INGEST (each sees every frame)")
 	rootCmd.AddCommand(runCmd)
 }

@@ -290,7 +290,7 @@ func (c *Client) publish(s schemas.SessionState) {
 	if c.sessionsKV != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		if _, err := bus.KVPut(ctx, c.sessionsKV, schemas.Token(c.cfg.Station), s); err != nil {
+		if _, err := bus.KVPut(ctx, c.sessionsKV, schemas.KVKey(c.cfg.Station), s); err != nil {
 			c.log.Warn("session state not stored", "state", s.Phase, "err", err)
 		}
 	}
@@ -305,7 +305,7 @@ func (c *Client) register() {
 	defer cancel()
 	src := schemas.Source{SourceID: c.cfg.Station, Kind: schemas.KindLiveUplink, StationID: c.cfg.Station,
 		RegisteredAtMs: time.Now().UnixMilli()}
-	if _, err := bus.KVPut(ctx, c.sourcesKV, schemas.Token(c.cfg.Station), src); err != nil {
+	if _, err := bus.KVPut(ctx, c.sourcesKV, schemas.KVKey(c.cfg.Station), src); err != nil {
 		c.log.Warn("source not registered", "err", err)
 		return
 	}

@@ -28,7 +28,7 @@
 //	Reconnecting ──failing ≥ FailAfter──▶ Failed{reason}   (Run returns ErrFailed)
 //
 // Every transition is written synchronously, in order, to KV
-// meridian_sessions under schemas.Token(station) with origin "gs-client",
+// meridian_sessions under schemas.KVKey(station) with origin "gs-client",
 // so a KV watcher sees each one (criterion 7); WithStateHook observes them
 // in-process. The station is registered in KV meridian_sources (kind
 // live_uplink) when its first session connects.

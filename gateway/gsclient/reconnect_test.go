@@ -28,7 +28,7 @@ func TestReconnectBackoffAfterDrop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := kv.Watch(testCtx(t), schemas.Token("gs-drop.1")) // outlives the client's ctx
+	w, err := kv.Watch(testCtx(t), schemas.KVKey("gs-drop.1")) // outlives the client's ctx
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,328 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/meridian-ops/meridian/bus"
+	"github.com/meridian-ops/meridian/schemas"
+)
+
+// gatewaySeq numbers frames of sessions without mf1 headers. It starts at
+// the process's start time in nanoseconds so that sequences stay unique
+// across sessions and restarts: the processor's de-duplication key is
+// (satellite_id, sequence), and opaque frames all have satellite 0.
+var gatewaySeq atomic.Uint64
+
+func init() { gatewaySeq.Store(uint64(time.Now().UnixNano())) }
+
+// session is one station's TCP connection.
+type session struct {
+	srv  *Server
+	conn net.Conn
+	num  uint64
+	js   jetstream.JetStream
+	log  *slog.Logger
+	id   string // random, part of every batch's Nats-Msg-Id
+
+	station string
+	format  string
+	frames  prometheus.Counter
+	bytes   prometheus.Counter
+	invalid prometheus.Counter
+
+	stopping      atomic.Bool
+	drainDeadline atomic.Int64 // unix ns, set by stop
+	pubCtx        context.Context
+	pubCancel     context.CancelFunc
+	pub           *bus.Publisher
+	failed        atomic.Bool
+
+	mu        sync.Mutex // guards the batch being built
+	body      []byte     // encoded frames of the current batch
+	nframes   int
+	nbytes    int
+	firstRead time.Time   // read time of the batch's oldest frame
+	emergency []time.Time // read times of the batch's emergency frames
+	batchSeq  uint64
+	armedFor  uint64 // batchSeq the linger timer was armed for
+	timer     *time.Timer
+
+	writeMu sync.Mutex // serializes command writes on conn
+}
+
+func newSession(srv *Server, c net.Conn, num uint64, js jetstream.JetStream) *session {
+	s := &session{srv: srv, conn: c, num: num, js: js, id: nuid.Next(),
+		log: srv.log.With("remote", c.RemoteAddr().String())}
+	s.pubCtx, s.pubCancel = context.WithCancel(context.Background())
+	s.timer = time.AfterFunc(time.Hour, s.onLinger)
+	s.timer.Stop()
+	return s
+}
+
+// stop asks the session to finish the frame it is reading and end; the
+// read deadline "now" interrupts a read waiting at a frame boundary.
+func (s *session) stop(deadline time.Time) {
+	s.drainDeadline.Store(deadline.UnixNano())
+	s.stopping.Store(true)
+	_ = s.conn.SetReadDeadline(time.Now())
+	time.AfterFunc(time.Until(deadline), s.pubCancel) // give up on acks at the deadline
+}
+
+func (s *session) run(ctx context.Context) {
+	defer s.pubCancel()
+	defer s.conn.Close()
+	s.pub = bus.NewPublisher(s.js, s.srv.cfg.Window, s.log)
+	fr := newFrameReader(bufio.NewReaderSize(s.conn, 64<<10))
+	outcome, dispatchStop := s.readLoop(ctx, fr)
+
+	s.mu.Lock()
+	s.flushLocked("close")
+	s.timer.Stop()
+	s.mu.Unlock()
+	if err := s.pub.Close(s.pubCtx); err != nil {
+		s.log.Error("gateway session closed with unacknowledged batches", "station", s.station, "err", err)
+	}
+	if dispatchStop != nil {
+		dispatchStop()
+	}
+	sessionsTotal.WithLabelValues(outcome).Inc()
+	if s.station != "" {
+		s.publishState(schemas.PhaseStopped, outcome)
+	}
+	s.log.Info("gateway session ended", "station", s.station, "outcome", outcome)
+}
+
+// readLoop reads frames until the session ends and says why.
+func (s *session) readLoop(ctx context.Context, fr *frameReader) (outcome string, dispatchStop func()) {
+	idle := s.srv.cfg.IdleTimeout
+	var lastDeadline time.Time
+	first := true
+	for {
+		if s.stopping.Load() && !fr.midFrame() {
+			return "shutdown", dispatchStop // the last frame in flight is done
+		}
+		if now := time.Now(); !s.stopping.Load() && now.Sub(lastDeadline) > idle/8 {
+			_ = s.conn.SetReadDeadline(now.Add(idle))
+			lastDeadline = now
+			if s.stopping.Load() { // stop() may have run between the check and the set
+				_ = s.conn.SetReadDeadline(time.Now())
+			}
+		}
+		p, err := fr.next()
+		if err != nil {
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
+				if s.stopping.Load() {
+					if !fr.midFrame() {
+						return "shutdown", dispatchStop
+					}
+					// Finish the frame in flight, within the drain deadline.
+					_ = s.conn.SetReadDeadline(time.Unix(0, s.drainDeadline.Load()))
+					continue
+				}
+				s.log.Info("gateway session idle; closing", "station", s.station, "idle_timeout", idle, "mid_frame", fr.midFrame())
+				return "idle", dispatchStop
+			case errors.Is(err, io.EOF):
+				return "eof", dispatchStop
+			case errors.Is(err, io.ErrUnexpectedEOF):
+				protocolErrors.WithLabelValues("truncated").Inc()
+				s.log.Warn("gateway session closed mid-frame", "station", s.station)
+				return "protocol_error", dispatchStop
+			case errors.Is(err, schemas.ErrFrameTooLarge):
+				return s.protocolError("too_large", err), dispatchStop
+			case errors.Is(err, schemas.ErrFrameEmpty):
+				return s.protocolError("empty", err), dispatchStop
+			default:
+				if s.failed.Load() {
+					return "publish_failed", dispatchStop
+				}
+				return "read_error", dispatchStop
+			}
+		}
+		readAt := time.Now()
+		if first {
+			first = false
+			if schemas.IsHello(p) {
+				h, err := schemas.ParseHello(p)
+				if err != nil {
+					return s.protocolError("bad_hello", err), nil
+				}
+				if tok := s.srv.cfg.RequireToken; tok != "" && h.Token != tok {
+					return s.protocolError("bad_token", errors.New("HELLO without the required station token")), nil
+				}
+				s.begin(ctx, h.Station, h.Format)
+				dispatchStop = s.startDispatch(ctx)
+				continue
+			}
+			if s.srv.cfg.RequireToken != "" {
+				return s.protocolError("bad_token", errors.New("session must open with HELLO ... token=")), nil
+			}
+			s.begin(ctx, "gs-"+strconv.FormatUint(s.num, 10)+"@"+s.conn.RemoteAddr().String(), "")
+			dispatchStop = s.startDispatch(ctx)
+		}
+		if schemas.IsGoodbye(p) {
+			return "goodbye", dispatchStop
+		}
+		s.add(p, readAt)
+	}
+}
+
+// protocolError counts and logs a protocol error, tells the station why,
+// and ends its session (and only its session).
+func (s *session) protocolError(reason string, err error) string {
+	protocolErrors.WithLabelValues(reason).Inc()
+	s.log.Warn("gateway protocol error; closing session", "station", s.station, "reason", reason, "err", err)
+	s.writeMu.Lock()
+	_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = schemas.WriteFrame(s.conn, []byte("ERROR "+err.Error()))
+	s.writeMu.Unlock()
+	return "protocol_error"
+}
+
+// begin fixes the session's station and registers it.
+func (s *session) begin(ctx context.Context, station, format string) {
+	s.station, s.format = station, format
+	s.log = s.log.With("station", station)
+	s.frames = framesTotal.WithLabelValues(station)
+	s.bytes = bytesTotal.WithLabelValues(station)
+	s.invalid = invalidTotal.WithLabelValues(station)
+	now := time.Now().UnixMilli()
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := bus.KVPut(rctx, s.srv.sources, schemas.KVKey(station),
+		&schemas.Source{SourceID: station, Kind: schemas.KindLiveUplink, StationID: station, RegisteredAtMs: now}); err != nil {
+		s.log.Warn("gateway could not register the station's source", "err", err)
+	}
+	s.publishState(schemas.PhaseConnected, "")
+	s.log.Info("gateway session started", "format", format)
+}
+
+func (s *session) publishState(phase schemas.SessionPhase, reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	st := schemas.SessionState{StationID: s.station, Phase: phase, Addr: s.conn.RemoteAddr().String(),
+		Origin: "gateway", UpdatedAtMs: time.Now().UnixMilli()}
+	if phase == schemas.PhaseConnected {
+		st.SinceMs = st.UpdatedAtMs
+	} else {
+		st.Reason = reason
+	}
+	if _, err := bus.KVPut(ctx, s.srv.states, schemas.KVKey(s.station), &st); err != nil {
+		s.log.Warn("gateway could not publish the session state", "state", phase, "err", err)
+	}
+}
+
+// add turns one payload into a Frame in the current batch.
+func (s *session) add(p []byte, readAt time.Time) {
+	f := schemas.Frame{StationID: s.station, SourceID: s.station, SourceKind: schemas.KindLiveUplink,
+		Priority: schemas.PriorityRoutine}
+	if s.format == "mf1" {
+		h, body, err := schemas.DecodeMF1(p)
+		if err != nil {
+			// Forward it flagged as failed so it is counted where frames are
+			// validated; the gateway itself drops nothing it read.
+			s.invalid.Inc()
+			f.Flags, f.Payload = schemas.FlagCRCFailed, p
+			f.Sequence, f.TimestampMs = gatewaySeq.Add(1), uint64(readAt.UnixMilli())
+		} else {
+			f.TimestampMs, f.Sequence, f.SatelliteID, f.Flags, f.Payload = h.TimestampMs, h.Sequence, h.SatelliteID, h.Flags, body
+		}
+	} else {
+		f.Sequence, f.TimestampMs, f.Payload = gatewaySeq.Add(1), uint64(readAt.UnixMilli()), p
+	}
+	emergency := f.Flags&schemas.FlagEmergency != 0
+	if emergency {
+		f.Priority = schemas.PriorityEmergency
+	}
+	s.frames.Inc()
+	s.bytes.Add(float64(len(p)))
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.nframes == 0 {
+		s.firstRead = readAt
+		s.armedFor = s.batchSeq
+		s.timer.Reset(s.srv.cfg.Linger)
+	}
+	s.body = schemas.AppendFrame(s.body, &f)
+	s.nframes++
+	s.nbytes += len(f.Payload)
+	switch {
+	case emergency:
+		s.emergency = append(s.emergency, readAt)
+		s.flushLocked("emergency")
+	case s.nframes >= s.srv.cfg.MaxBatchFrames || s.nbytes >= s.srv.cfg.MaxBatchBytes:
+		s.flushLocked("full")
+	}
+}
+
+func (s *session) onLinger() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.nframes > 0 && s.armedFor == s.batchSeq {
+		s.flushLocked("linger")
+	}
+}
+
+// flushLocked publishes the current batch. It blocks while the session's
+// window of unacknowledged batches is full: that is the backpressure.
+func (s *session) flushLocked(trigger string) {
+	if s.nframes == 0 {
+		return
+	}
+	s.timer.Stop()
+	data := make([]byte, 0, len(s.body)+len(s.station)+32)
+	data = schemas.AppendFrameBatchHeader(data, s.station, s.nframes)
+	data = append(data, s.body...)
+	s.batchSeq++
+	msgID := s.station + ":" + s.id + ":" + strconv.FormatUint(s.batchSeq, 10)
+	first, n := s.firstRead, s.nframes
+	var emerg []time.Time
+	if len(s.emergency) > 0 {
+		emerg = append(emerg, s.emergency...)
+	}
+	s.body, s.nframes, s.nbytes, s.emergency = s.body[:0], 0, 0, s.emergency[:0]
+
+	err := s.pub.PublishAsync(s.pubCtx, bus.NewMsg(schemas.IngestSubject(s.station), data, msgID),
+		func(_ *jetstream.PubAck, err error) {
+			if err != nil {
+				batchesTotal.WithLabelValues(trigger, "failed").Inc()
+				s.fail(fmt.Errorf("batch %s of %d frames not stored: %w", msgID, n, err))
+				return
+			}
+			batchesTotal.WithLabelValues(trigger, "ok").Inc()
+			ackSeconds.WithLabelValues("routine").Observe(time.Since(first).Seconds())
+			for _, at := range emerg {
+				ackSeconds.WithLabelValues("emergency").Observe(time.Since(at).Seconds())
+			}
+		})
+	if err != nil {
+		batchesTotal.WithLabelValues(trigger, "failed").Inc()
+		s.fail(fmt.Errorf("batch %s of %d frames not published: %w", msgID, n, err))
+	}
+}
+
+// fail ends a session whose frames JetStream would not store: closing the
+// connection tells the station, which stops sending into a void.
+func (s *session) fail(err error) {
+	if s.failed.Swap(true) {
+		return
+	}
+	s.log.Error("gateway session failing: JetStream did not store its frames", "err", err)
+	s.conn.Close()
+}

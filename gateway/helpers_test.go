@@ -142,3 +142,5 @@ func readFrame(t *testing.T, c net.Conn, timeout time.Duration) ([]byte, error) 
 	_ = c.SetReadDeadline(time.Now().Add(timeout))
 	return schemas.ReadFrame(bufio.NewReader(c), nil)
 }
+
+type busConfig = bus.Config

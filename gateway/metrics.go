@@ -16,6 +16,9 @@ var (
 		Name: "meridian_gateway_frames_total",
 		Help: "Frames read per station (all published; invalid mf1 payloads are published flagged as failed CRC)."},
 		[]string{"station"})
+	framesAcked = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "meridian_gateway_frames_acked_total",
+		Help: "Frames whose batch JetStream acknowledged (stored)."})
 	bytesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "meridian_gateway_bytes_total", Help: "Payload bytes read per station."},
 		[]string{"station"})

@@ -38,7 +38,11 @@ type Config struct {
 	// RequireToken, when set, is the token every station must present in
 	// its HELLO (token=...); sessions without it are refused.
 	RequireToken string
-	Logger       *slog.Logger
+	// OnAck, when set, is told each frame's read-to-ack latency (per
+	// emergency frame, per routine batch); benchmarks use it for exact
+	// percentiles beyond the histogram's buckets.
+	OnAck  func(p schemas.Priority, latency time.Duration)
+	Logger *slog.Logger
 }
 
 func (c *Config) defaults() {

@@ -306,9 +306,17 @@ func (s *session) flushLocked(trigger string) {
 				return
 			}
 			batchesTotal.WithLabelValues(trigger, "ok").Inc()
-			ackSeconds.WithLabelValues("routine").Observe(time.Since(first).Seconds())
+			framesAcked.Add(float64(n))
+			now := time.Now()
+			ackSeconds.WithLabelValues("routine").Observe(now.Sub(first).Seconds())
 			for _, at := range emerg {
-				ackSeconds.WithLabelValues("emergency").Observe(time.Since(at).Seconds())
+				ackSeconds.WithLabelValues("emergency").Observe(now.Sub(at).Seconds())
+			}
+			if on := s.srv.cfg.OnAck; on != nil {
+				on(schemas.PriorityRoutine, now.Sub(first))
+				for _, at := range emerg {
+					on(schemas.PriorityEmergency, now.Sub(at))
+				}
 			}
 		})
 	if err != nil {

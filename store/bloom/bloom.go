@@ -137,3 +137,6 @@ func (f Filter) MayContain(h uint64) bool {
 
 // MayContainKey is MayContain(Hash(key)).
 func (f Filter) MayContainKey(key []byte) bool { return f.MayContain(Hash(key)) }
+
+// Empty reports whether f is the zero Filter (no filter).
+func (f Filter) Empty() bool { return f.nbits == 0 }

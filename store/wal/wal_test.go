@@ -17,7 +17,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var ctx = context.Background()
 
-func payload(i uint64) []byte { return []byte(fmt.Sprintf("record-%06d-%s", i, bytes.Repeat([]byte{'x'}, int(i%13)))) }
+func payload(i uint64) []byte {
+	return []byte(fmt.Sprintf("record-%06d-%s", i, bytes.Repeat([]byte{'x'}, int(i%13))))
+}
 
 func replayAll(t *testing.T, fs vfs.FS, dir string, after uint64) ([]uint64, ReplayResult) {
 	t.Helper()

@@ -1,0 +1,3 @@
+package lsm
+
+func crashChild() bool { return false }

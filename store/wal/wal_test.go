@@ -328,3 +328,21 @@ func FuzzReadRecords(f *testing.F) {
 		_ = last
 	})
 }
+
+// TestRotateEmptySegmentKeepsLiveFile: rotating with nothing written since
+// the last rotation (or since Open) must not create a same-named segment
+// that a later Truncate would delete as "older".
+func TestRotateEmptySegmentKeepsLiveFile(t *testing.T) {
+	fs := vfs.NewMem()
+	w, _ := Open(ctx, Options{FS: fs, Dir: "w"}, 1)
+	w.Append(payload(1))
+	w.Rotate()
+	w.Rotate() // nothing appended since the previous rotation
+	w.Truncate(1)
+	w.Append(payload(2))
+	w.Close()
+	lsns, _ := replayAll(t, fs, "w", 1)
+	if len(lsns) != 1 || lsns[0] != 2 {
+		t.Fatalf("replayed %v, want [2]", lsns)
+	}
+}

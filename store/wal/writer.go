@@ -141,7 +141,11 @@ func (w *Writer) newSegment() error {
 		return fmt.Errorf("wal: sync dir: %w", err)
 	}
 	w.f, w.segSize = f, 0
-	w.segments = append(w.segments, s)
+	if n := len(w.segments); n > 0 && w.segments[n-1].first == s.first {
+		w.segments[n-1] = s // Create replaced that (empty) file
+	} else {
+		w.segments = append(w.segments, s)
+	}
 	return nil
 }
 
@@ -330,6 +334,11 @@ func (w *Writer) rotate(force bool) error {
 		return w.err
 	}
 	if !force && w.segSize+int64(len(w.buf)) < w.opts.SegmentSize {
+		return nil
+	}
+	if w.segSize == 0 && len(w.buf) == 0 {
+		// The live segment is empty and already starts at nextLSN; a new
+		// one would have the same name.
 		return nil
 	}
 	if err := w.flushLocked(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meridian-ops/meridian/store/memtable"
 	"github.com/meridian-ops/meridian/store/vfs"
@@ -188,7 +189,7 @@ func TestMetamorphic(t *testing.T) {
 		"no-bloom":       {MemtableSize: 16 << 10, BitsPerKey: -1, BlockCacheSize: -1},
 		"no-autocompact": {MemtableSize: 8 << 10, DisableAutoCompaction: true},
 		"sync-none":      {MemtableSize: 32 << 10, Sync: wal.SyncNone, BlockSize: 512},
-		"sync-interval":  {MemtableSize: 6 << 10, Sync: wal.SyncInterval, L0CompactionTrigger: 3},
+		"sync-interval":  {MemtableSize: 6 << 10, Sync: wal.SyncInterval, SyncInterval: 200 * time.Microsecond, L0CompactionTrigger: 3},
 	}
 	var ref, refName string
 	names := make([]string, 0, len(sets))

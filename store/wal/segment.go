@@ -1,7 +1,9 @@
 package wal
 
 import (
+	"errors"
 	"fmt"
+	iofs "io/fs"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -24,6 +26,9 @@ func segmentName(dir string, first uint64) string {
 // listSegments returns dir's segments in LSN order.
 func listSegments(fs vfs.FS, dir string) ([]segment, error) {
 	names, err := fs.List(dir)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("wal: list %s: %w", dir, err)
 	}

@@ -12,7 +12,8 @@
 //	                   checkpoint: the complete state.
 //
 // Each Apply appends one edit and fsyncs before returning. When the log
-// outgrows MaxSize, and at every Open, the state is written as a checkpoint
+// outgrows MaxSize, on Checkpoint, and at an Open that finds a torn tail,
+// the state is written as a checkpoint
 // into a new manifest file, which becomes live by writing CURRENT.tmp and
 // renaming it over CURRENT (atomic), followed by a directory fsync. The old
 // manifest is then deleted.

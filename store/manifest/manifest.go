@@ -46,8 +46,9 @@ type Manifest struct {
 }
 
 // Open reads CURRENT and the manifest it names (or starts an empty state if
-// there is no CURRENT), then writes the state as a checkpoint into a new
-// manifest file, so that later edits never follow a torn tail.
+// there is no CURRENT). A clean manifest is appended to; a torn or
+// oversized one (or none) is replaced by a checkpoint in a new file, so
+// that later edits never follow a torn tail.
 func Open(ctx context.Context, opts Options) (*Manifest, error) {
 	if opts.FS == nil {
 		opts.FS = vfs.Default
@@ -75,15 +76,26 @@ func Open(ctx context.Context, opts Options) (*Manifest, error) {
 		if err != nil {
 			return nil, fmt.Errorf("manifest: read %s: %w", name, err)
 		}
-		st, _, _, err := Decode(data)
+		st, _, torn, err := Decode(data)
 		if err != nil {
 			return nil, fmt.Errorf("manifest: %s: %w", name, err)
 		}
 		m.state, m.num = st, num
+		if !torn && int64(len(data)) <= opts.MaxSize {
+			// A clean log: keep appending to it.
+			f, err := opts.FS.OpenAppend(filepath.Join(opts.Dir, name))
+			if err != nil {
+				return nil, fmt.Errorf("manifest: reopen %s: %w", name, err)
+			}
+			m.f, m.size = f, int64(len(data))
+			return m, ctx.Err()
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// New, torn or oversized: start a fresh file so that edits never
+	// follow garbage.
 	if err := m.checkpointLocked(); err != nil {
 		return nil, err
 	}
@@ -242,7 +254,7 @@ func (m *Manifest) Size() int64 {
 	return m.size
 }
 
-// Rewrites returns how many checkpoints were written (including Open's).
+// Rewrites returns how many checkpoints were written by this Manifest.
 func (m *Manifest) Rewrites() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -94,6 +94,16 @@ func TestTornLastEditEveryOffset(t *testing.T) {
 		if fmt.Sprint(m2.State()) != fmt.Sprint(before) {
 			t.Fatalf("cut %d: state %+v", cut, m2.State())
 		}
+		// Edits after a torn tail go to a fresh file and survive a reopen.
+		if err := m2.Apply(ctx, Edit{FlushedLSN: 11}); err != nil {
+			t.Fatal(err)
+		}
+		m2.Close()
+		m3, err := Open(ctx, Options{FS: mem, Dir: "db"})
+		if err != nil || m3.State().FlushedLSN != 11 {
+			t.Fatalf("cut %d: edit after torn tail lost: %v", cut, err)
+		}
+		m3.Close()
 	}
 }
 

@@ -3,6 +3,7 @@ package memtable
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"sort"
 	"sync"
@@ -161,4 +162,53 @@ func BenchmarkGet(b *testing.B) {
 		tb.Get(k(uint32(i%100000)), ^uint64(0))
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
+}
+
+func TestAppendSortedMatchesAdd(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	type e struct {
+		k   uint32
+		lsn uint64
+		v   string
+	}
+	var es []e
+	for lsn := uint64(1); lsn <= 2000; lsn++ {
+		es = append(es, e{uint32(r.IntN(300)), lsn, fmt.Sprint(lsn)})
+	}
+	a := New()
+	for _, x := range es {
+		a.Add(k(x.k), x.lsn, KindSet, []byte(x.v))
+	}
+	sort.Slice(es, func(i, j int) bool {
+		if es[i].k != es[j].k {
+			return es[i].k < es[j].k
+		}
+		return es[i].lsn > es[j].lsn
+	})
+	b := New()
+	for _, x := range es {
+		b.AppendSorted(k(x.k), x.lsn, KindSet, []byte(x.v))
+	}
+	if err := b.Check(); err != nil {
+		t.Fatal(err)
+	}
+	for _, snap := range []uint64{5, 999, 2000} {
+		ia, ib := a.Iter(snap), b.Iter(snap)
+		oa, ob := ia.First(), ib.First()
+		for oa && ob {
+			if !bytes.Equal(ia.Key(), ib.Key()) || !bytes.Equal(ia.Value(), ib.Value()) {
+				t.Fatalf("snap %d: %x=%s vs %x=%s", snap, ia.Key(), ia.Value(), ib.Key(), ib.Value())
+			}
+			oa, ob = ia.Next(), ib.Next()
+		}
+		if oa || ob {
+			t.Fatalf("snap %d: lengths differ", snap)
+		}
+	}
+	defer func() {
+		if recover() != ErrNotSorted {
+			t.Fatal("out-of-order AppendSorted did not panic")
+		}
+	}()
+	b.AppendSorted(k(0), 1, KindSet, nil)
 }

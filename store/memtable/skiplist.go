@@ -48,6 +48,8 @@ type Table struct {
 
 	// writer-only state
 	rnd   uint64
+	tail  [maxHeight]*node // last node per level, for AppendSorted
+	added bool             // Add was used: tail is stale
 	arena []byte
 	nodes []node
 	links []atomic.Pointer[node]
@@ -133,6 +135,53 @@ func (t *Table) Add(key []byte, lsn uint64, kind Kind, value []byte) {
 	if t.frozen.Load() {
 		panic(ErrFrozen)
 	}
+	t.added = true
+	n, h := t.newNode(key, lsn, kind, value)
+	p := n.prefix
+	listH := int(t.height.Load())
+	x := &t.head
+	for lvl := max(listH, h) - 1; lvl >= 0; lvl-- {
+		for {
+			nx := x.next[lvl].Load()
+			if nx == nil || compareP(nx, p, key, lsn) >= 0 {
+				break
+			}
+			x = nx
+		}
+		t.prev[lvl] = x
+	}
+	t.link(n, h, &t.prev)
+}
+
+// ErrNotSorted is the panic value for AppendSorted out of order or after Add.
+var ErrNotSorted = errors.New("memtable: AppendSorted out of order")
+
+// AppendSorted adds an entry that sorts after every entry already in the
+// table (key ascending, then LSN descending) without searching: recovery
+// sorts the replayed WAL entries and builds the skiplist in one pass, which
+// is several times faster than random-order Adds. It must not follow Add.
+func (t *Table) AppendSorted(key []byte, lsn uint64, kind Kind, value []byte) {
+	if t.frozen.Load() {
+		panic(ErrFrozen)
+	}
+	if last := t.tail[0]; t.added || (last != nil && compare(last, key, lsn) >= 0 && !(bytes.Equal(last.key, key) && last.lsn == lsn)) {
+		panic(ErrNotSorted)
+	}
+	n, h := t.newNode(key, lsn, kind, value)
+	var prev [maxHeight]*node
+	for lvl := 0; lvl < max(h, int(t.height.Load())); lvl++ {
+		prev[lvl] = t.tail[lvl]
+		if prev[lvl] == nil {
+			prev[lvl] = &t.head
+		}
+	}
+	t.link(n, h, &prev)
+	for lvl := 0; lvl < h; lvl++ {
+		t.tail[lvl] = n
+	}
+}
+
+func (t *Table) newNode(key []byte, lsn uint64, kind Kind, value []byte) (*node, int) {
 	buf := t.alloc(len(key) + len(value))
 	copy(buf, key)
 	copy(buf[len(key):], value)
@@ -149,31 +198,23 @@ func (t *Table) Add(key []byte, lsn uint64, kind Kind, value []byte) {
 	t.links = t.links[h:]
 	n.key, n.value, n.lsn, n.kind = buf[:len(key):len(key)], buf[len(key):], lsn, kind
 	n.prefix = keyPrefix(key)
-	p := n.prefix
+	return n, h
+}
 
-	listH := int(t.height.Load())
-	x := &t.head
-	for lvl := max(listH, h) - 1; lvl >= 0; lvl-- {
-		for {
-			nx := x.next[lvl].Load()
-			if nx == nil || compareP(nx, p, key, lsn) >= 0 {
-				break
-			}
-			x = nx
-		}
-		t.prev[lvl] = x
-	}
+// link publishes n (height h) after prev[0..h).
+func (t *Table) link(n *node, h int, prev *[maxHeight]*node) {
 	for lvl := 0; lvl < h; lvl++ {
-		n.next[lvl].Store(t.prev[lvl].next[lvl].Load())
+		n.next[lvl].Store(prev[lvl].next[lvl].Load())
 	}
 	// Publish bottom-up: a reader that finds n on a high level can always
 	// continue from it on the lower ones.
 	for lvl := 0; lvl < h; lvl++ {
-		t.prev[lvl].next[lvl].Store(n)
+		prev[lvl].next[lvl].Store(n)
 	}
-	if h > listH {
+	if h > int(t.height.Load()) {
 		t.height.Store(int32(h))
 	}
+	key, value, lsn := n.key, n.value, n.lsn
 	t.size.Add(int64(len(key) + len(value) + nodeOverhead + 8*h))
 	t.count.Add(1)
 	if lsn > t.maxLSN.Load() {
@@ -280,9 +321,9 @@ func (it *Iterator) Next() bool {
 	if it.n == nil {
 		return false
 	}
-	cur := it.n.key
-	n := it.n.next[0].Load()
-	for n != nil && bytes.Equal(n.key, cur) {
+	cur := it.n
+	n := cur.next[0].Load()
+	for n != nil && n.prefix == cur.prefix && bytes.Equal(n.key, cur.key) {
 		n = n.next[0].Load()
 	}
 	return it.settle(n)

@@ -113,6 +113,18 @@ func (f *Faulty) Open(name string) (File, error) {
 	return &faultyFile{File: fl, fs: f, name: name}, nil
 }
 
+// OpenAppend implements FS (failed as OpOpen).
+func (f *Faulty) OpenAppend(name string) (File, error) {
+	if err := f.check(OpOpen, name); err != nil {
+		return nil, err
+	}
+	fl, err := f.Inner.OpenAppend(name)
+	if err != nil {
+		return nil, err
+	}
+	return &faultyFile{File: fl, fs: f, name: name}, nil
+}
+
 // Remove implements FS.
 func (f *Faulty) Remove(name string) error {
 	if err := f.check(OpRemove, name); err != nil {

@@ -77,6 +77,18 @@ func (m *Mem) Open(name string) (File, error) {
 	return &memFile{n: n, name: name}, nil
 }
 
+// OpenAppend implements FS.
+func (m *Mem) OpenAppend(name string) (File, error) {
+	name = clean(name)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, ok := m.live[name]
+	if !ok {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return &memFile{n: n, name: name, write: true}, nil
+}
+
 // Remove implements FS.
 func (m *Mem) Remove(name string) error {
 	name = clean(name)

@@ -26,6 +26,8 @@ type FS interface {
 	Create(name string) (File, error)
 	// Open opens name for reading.
 	Open(name string) (File, error)
+	// OpenAppend opens an existing file for writing at its end.
+	OpenAppend(name string) (File, error)
 	// Remove deletes name. Open handles keep working.
 	Remove(name string) error
 	// Rename atomically replaces newname with oldname.
@@ -66,6 +68,15 @@ func (OS) Create(name string) (File, error) {
 // Open implements FS.
 func (OS) Open(name string) (File, error) {
 	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+// OpenAppend implements FS.
+func (OS) OpenAppend(name string) (File, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_APPEND, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -5,9 +5,12 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 func TestLSMDemo(t *testing.T) {
+	defer goleak.VerifyNone(t)
 	var buf bytes.Buffer
 	var err error
 	if raceEnabled {
@@ -25,6 +28,7 @@ func TestLSMDemo(t *testing.T) {
 }
 
 func TestWALDemo(t *testing.T) {
+	defer goleak.VerifyNone(t)
 	var buf bytes.Buffer
 	var err error
 	if raceEnabled {

@@ -22,5 +22,7 @@ func init() {
 	demoCmd.AddCommand(
 		&cobra.Command{Use: "pages", Short: "TLE Record Page Manager: page file, buffer pool, slotted pages", Args: cobra.NoArgs, RunE: demoRunner(demo.Pages)},
 		&cobra.Command{Use: "btree", Short: "B+ Tree TLE Index Engine: lookups, range scans, splits, bulk load, deletes", Args: cobra.NoArgs, RunE: demoRunner(demo.BTree)},
+		&cobra.Command{Use: "lsm", Short: "LSM-Backed TLE Storage Engine: inserts, bloom skips, scans, compaction", Args: cobra.NoArgs, RunE: demoRunner(demo.LSM)},
+		&cobra.Command{Use: "wal", Short: "Durable TLE Update Pipeline: WAL, crash recovery, truncation", Args: cobra.NoArgs, RunE: demoRunner(demo.WAL)},
 	)
 }

@@ -133,6 +133,61 @@ func AppendFrameBatchHeader(dst []byte, station string, n int) []byte {
 	return appendArrayLen(dst, n)
 }
 
+// RawFrame is a Frame whose strings are byte slices and whose optional
+// Tle is its raw msgpack map, so that allocation-free encoders (the
+// processor's) can write frames straight from their buffers.
+type RawFrame struct {
+	StationID, SourceID, SourceKind, Priority []byte
+	Sequence, TimestampMs                     uint64
+	SatelliteID                               uint32
+	Flags                                     uint8
+	Payload                                   []byte
+	Tle                                       []byte // raw msgpack map, or nil
+}
+
+// AppendRawFrame appends f as a Frame msgpack map, byte-for-byte what
+// AppendFrame writes for the same frame.
+func AppendRawFrame(dst []byte, f *RawFrame) []byte {
+	n := 9
+	if len(f.Tle) > 0 {
+		n = 10
+	}
+	dst = appendMapLen(dst, n)
+	dst = appendStr(dst, "station_id")
+	dst = appendStrBytes(dst, f.StationID)
+	dst = appendStr(dst, "source_id")
+	dst = appendStrBytes(dst, f.SourceID)
+	dst = appendStr(dst, "source_kind")
+	dst = appendStrBytes(dst, f.SourceKind)
+	dst = appendStr(dst, "priority")
+	dst = appendStrBytes(dst, f.Priority)
+	dst = appendStr(dst, "sequence")
+	dst = appendUint(dst, f.Sequence)
+	dst = appendStr(dst, "timestamp_ms")
+	dst = appendUint(dst, f.TimestampMs)
+	dst = appendStr(dst, "satellite_id")
+	dst = appendUint(dst, uint64(f.SatelliteID))
+	dst = appendStr(dst, "flags")
+	dst = appendUint(dst, uint64(f.Flags))
+	dst = appendStr(dst, "payload")
+	dst = appendBin(dst, f.Payload)
+	if len(f.Tle) > 0 {
+		dst = appendStr(dst, "tle")
+		dst = append(dst, f.Tle...)
+	}
+	return dst
+}
+
+// AppendFrameBatchHeaderBytes is AppendFrameBatchHeader for a station held
+// as bytes (no string conversion, so no allocation).
+func AppendFrameBatchHeaderBytes(dst []byte, station []byte, n int) []byte {
+	dst = appendMapLen(dst, 2)
+	dst = appendStr(dst, "station_id")
+	dst = appendStrBytes(dst, station)
+	dst = appendStr(dst, "frames")
+	return appendArrayLen(dst, n)
+}
+
 // AppendFrame appends one Frame's msgpack map to dst.
 func AppendFrame(dst []byte, f *Frame) []byte {
 	n := 9

@@ -43,6 +43,21 @@ func appendStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
+func appendStrBytes(b []byte, s []byte) []byte {
+	n := len(s)
+	switch {
+	case n < 32:
+		b = append(b, 0xa0|byte(n))
+	case n <= 0xff:
+		b = append(b, 0xd9, byte(n))
+	case n <= 0xffff:
+		b = binary.BigEndian.AppendUint16(append(b, 0xda), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, 0xdb), uint32(n))
+	}
+	return append(b, s...)
+}
+
 func appendBin(b []byte, p []byte) []byte {
 	if p == nil {
 		return append(b, 0xc0)

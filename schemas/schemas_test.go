@@ -340,3 +340,19 @@ func TestJSONConversion(t *testing.T) {
 		t.Fatal("garbage rendered")
 	}
 }
+
+func TestAppendRawFrameMatchesAppendFrame(t *testing.T) {
+	tle := sampleTle()
+	tleRaw, _ := Marshal(&tle)
+	for _, f := range []Frame{sampleBatch().Frames[1], {StationID: strings.Repeat("s", 40), Tle: &tle, Payload: nil}} {
+		raw := RawFrame{StationID: []byte(f.StationID), SourceID: []byte(f.SourceID), SourceKind: []byte(f.SourceKind),
+			Priority: []byte(f.Priority), Sequence: f.Sequence, TimestampMs: f.TimestampMs, SatelliteID: f.SatelliteID,
+			Flags: f.Flags, Payload: f.Payload}
+		if f.Tle != nil {
+			raw.Tle = tleRaw
+		}
+		if a, b := AppendFrame(nil, &f), AppendRawFrame(nil, &raw); string(a) != string(b) {
+			t.Fatalf("encodings differ:\n%x\n%x", a, b)
+		}
+	}
+}

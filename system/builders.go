@@ -12,6 +12,7 @@ import (
 	"github.com/meridian-ops/meridian/gateway/gsclient"
 	"github.com/meridian-ops/meridian/ops/dashboard"
 	"github.com/meridian-ops/meridian/workers/cmdqueue"
+	"github.com/meridian-ops/meridian/workers/processor"
 )
 
 // builder makes one component of a started System.
@@ -24,6 +25,11 @@ type builder struct {
 // before those that produce it, so shutdown (the reverse) stops ingress
 // first and lets the workers drain what is in flight.
 var builders = []builder{
+	{"processor", func(s *System) (Component, error) {
+		return withConn(s, "processor", func(nc *nats.Conn) (Component, error) {
+			return processor.New(nc, processor.Config{Logger: s.log}), nil
+		})
+	}},
 	{"cmdqueue", func(s *System) (Component, error) {
 		return withConn(s, "cmdqueue", func(nc *nats.Conn) (Component, error) {
 			return cmdqueue.New(nc, cmdqueue.Config{Logger: s.log}), nil

@@ -68,6 +68,7 @@ func TestMalformedInputOnEveryConsumedSubject(t *testing.T) {
 		labels  map[string]string
 	}{
 		{"cmd.submit.gs-bad", true, "meridian_cmdqueue_commands_rejected_total", map[string]string{"reason": "malformed"}},
+		{"tlm.work", true, "meridian_bus_malformed_total", map[string]string{"consumer": "processor"}},
 		{"cmd.dispatch.gs-bad", false, "meridian_dashboard_malformed_total", nil},
 		{"tlm.routed.emergency.gs-bad", false, "meridian_dashboard_malformed_total", nil},
 	}

@@ -1,0 +1,216 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/meridian-ops/meridian/bus"
+	"github.com/meridian-ops/meridian/schemas"
+)
+
+var (
+	framesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_processor_frames_total",
+		Help: "Frames through the processor by outcome: processed, duplicate, invalid."}, []string{"outcome"})
+	batchSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name: "meridian_processor_batch_seconds", Help: "Core time per batch (decode to encode).",
+		Buckets: prometheus.ExponentialBuckets(10e-6, 2, 14)})
+	publishSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name: "meridian_processor_publish_seconds", Help: "From a batch's outputs published to all acked.",
+		Buckets: prometheus.ExponentialBuckets(100e-6, 2, 14)})
+)
+
+// Config configures the processor worker. The zero value works.
+type Config struct {
+	Durable string        // consumer on TLM_WORK; default "processor"
+	Core    CoreConfig    // batch and window sizes
+	AckWait time.Duration // default 30 s
+	// StatsInterval bounds how often PipelineStats is written to KV;
+	// default 100 ms (always written on shutdown).
+	StatsInterval time.Duration
+	Logger        *slog.Logger
+}
+
+// Stats are the processor's counters; readers never take a lock
+// (criterion 5: atomics, not the processing path's state).
+type Stats struct {
+	Processed, Emergency, Duplicates, Invalid, Batches atomic.Uint64
+}
+
+// Worker is the processor stage.
+type Worker struct {
+	cfg   Config
+	nc    *nats.Conn
+	log   *slog.Logger
+	core  *Core
+	stats Stats
+}
+
+// New returns a worker using nc.
+func New(nc *nats.Conn, cfg Config) *Worker {
+	if cfg.Durable == "" {
+		cfg.Durable = "processor"
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	if cfg.StatsInterval <= 0 {
+		cfg.StatsInterval = 100 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Worker{cfg: cfg, nc: nc, log: cfg.Logger.With("worker", "processor"), core: NewCore(cfg.Core)}
+}
+
+// Stats returns the live counters.
+func (w *Worker) Stats() *Stats { return &w.stats }
+
+// Snapshot is the counters as the contract's PipelineStats.
+func (w *Worker) Snapshot() schemas.PipelineStats {
+	return schemas.PipelineStats{FramesProcessed: w.stats.Processed.Load(), EmergencyCount: w.stats.Emergency.Load(),
+		DuplicatesDropped: w.stats.Duplicates.Load(), InvalidDropped: w.stats.Invalid.Load(), UpdatedAtMs: time.Now().UnixMilli()}
+}
+
+// Run consumes TLM_WORK until ctx ends, then drains.
+func (w *Worker) Run(ctx context.Context) error {
+	js, err := bus.NewJetStream(w.nc)
+	if err != nil {
+		return err
+	}
+	cons, err := bus.EnsureConsumer(ctx, js, schemas.StreamWork, jetstream.ConsumerConfig{
+		Durable: w.cfg.Durable, Description: "processor: dedup, order, publish to tlm.processed",
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: w.cfg.AckWait, MaxAckPending: 64, MaxDeliver: -1,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	kv, err := js.KeyValue(ctx, schemas.BucketStats)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("processor: %w", err)
+	}
+	w.loadStats(ctx, kv)
+	pub := bus.NewPublisher(js, 64, w.log)
+	statsCtx, stopStats := context.WithCancel(context.WithoutCancel(ctx))
+	statsDone := make(chan struct{})
+	go func() { defer close(statsDone); w.statsLoop(statsCtx, kv) }()
+
+	err = bus.ConsumeRaw(ctx, cons, w.cfg.Durable, func(hctx context.Context, m jetstream.Msg) error {
+		return w.handle(hctx, pub, m)
+	}, bus.ConsumeOptions{Logger: w.log, PullMaxMessages: 16})
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = pub.Close(cctx)
+	stopStats()
+	<-statsDone
+	return err
+}
+
+// loadStats continues the counters from the last snapshot so the
+// dashboard's totals survive a restart.
+func (w *Worker) loadStats(ctx context.Context, kv jetstream.KeyValue) {
+	var last schemas.PipelineStats
+	if found, err := bus.KVGet(ctx, kv, schemas.KeyPipelineStats, &last); found && err == nil {
+		w.stats.Processed.Store(last.FramesProcessed)
+		w.stats.Emergency.Store(last.EmergencyCount)
+		w.stats.Duplicates.Store(last.DuplicatesDropped)
+		w.stats.Invalid.Store(last.InvalidDropped)
+	}
+}
+
+// handle processes one TLM_WORK message: outputs are published and acked
+// before the input is (by ConsumeRaw on return).
+func (w *Worker) handle(ctx context.Context, pub *bus.Publisher, m jetstream.Msg) error {
+	start := time.Now()
+	res, err := w.core.Process(m.Data())
+	if err != nil {
+		w.log.Warn("processor: malformed batch terminated", "subject", m.Subject(), "err", err)
+		return err // wraps schemas.ErrMalformed: counted and terminated by bus
+	}
+	outs := w.core.Encode()
+	batchSeconds.Observe(time.Since(start).Seconds())
+	seq := "0"
+	if md, err := m.Metadata(); err == nil {
+		seq = strconv.FormatUint(md.Sequence.Stream, 10)
+	}
+	pubStart := time.Now()
+	errc := make(chan error, len(outs))
+	for _, o := range outs {
+		src := string(o.Source)
+		// The data buffer is reused by the next batch: the publisher keeps a
+		// reference until the ack, so give it its own copy.
+		data := append([]byte(nil), o.Data...)
+		msg := bus.NewMsg(schemas.ProcessedSubject(src), data, "proc:"+seq+":"+schemas.Token(src))
+		if err := pub.PublishAsync(ctx, msg, func(_ *jetstream.PubAck, err error) { errc <- err }); err != nil {
+			errc <- err
+		}
+	}
+	var failed error
+	for range outs {
+		if err := <-errc; err != nil && failed == nil {
+			failed = err
+		}
+	}
+	publishSeconds.Observe(time.Since(pubStart).Seconds())
+	if failed != nil {
+		w.core.Rollback()
+		return fmt.Errorf("processor: outputs not stored (the batch will be redelivered): %w", failed)
+	}
+	w.core.Commit()
+	w.stats.Processed.Add(uint64(res.Out))
+	w.stats.Emergency.Add(uint64(res.Emergency))
+	w.stats.Duplicates.Add(uint64(res.Duplicates))
+	w.stats.Invalid.Add(uint64(res.Invalid))
+	w.stats.Batches.Add(1)
+	framesTotal.WithLabelValues("processed").Add(float64(res.Out))
+	framesTotal.WithLabelValues("duplicate").Add(float64(res.Duplicates))
+	framesTotal.WithLabelValues("invalid").Add(float64(res.Invalid))
+	return nil
+}
+
+// statsLoop mirrors the counters to KV meridian_stats "pipeline" whenever
+// they changed, at most every StatsInterval, and once more at the end.
+func (w *Worker) statsLoop(ctx context.Context, kv jetstream.KeyValue) {
+	t := time.NewTicker(w.cfg.StatsInterval)
+	defer t.Stop()
+	var written uint64 = ^uint64(0)
+	write := func(c context.Context) {
+		b := w.stats.Batches.Load()
+		if b == written {
+			return
+		}
+		snap := w.Snapshot()
+		if _, err := bus.KVPut(c, kv, schemas.KeyPipelineStats, &snap); err != nil && !errors.Is(err, context.Canceled) {
+			w.log.Warn("processor: stats not written", "err", err)
+			return
+		}
+		written = b
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			write(c)
+			cancel()
+			return
+		case <-t.C:
+			write(ctx)
+		}
+	}
+}

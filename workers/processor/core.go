@@ -92,12 +92,10 @@ func (c *Core) run() Result {
 			res.Invalid++
 			continue
 		}
-		k := h.key()
-		if c.win.Contains(k) {
+		if !c.win.Insert(h.key()) {
 			res.Duplicates++
 			continue
 		}
-		c.win.Add(k)
 		c.added++
 		c.order = append(c.order, uint32(i))
 		if h.Flags&FlagEmergency != 0 || c.b.Prio[i] == prioEmergency {

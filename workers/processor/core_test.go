@@ -231,10 +231,12 @@ func TestWindowAgainstModel(t *testing.T) {
 		if w.Contains(k) != in {
 			t.Fatalf("Contains(%v) = %v, model %v", k, !in, in)
 		}
+		if w.Insert(k) == in {
+			t.Fatalf("Insert(%v) disagrees with the model (held: %v)", k, in)
+		}
 		if in {
 			continue
 		}
-		w.Add(k)
 		model = append(model, k)
 		if len(model) > 64 {
 			model = model[1:]

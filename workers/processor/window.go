@@ -12,10 +12,15 @@ type Window struct {
 	n     int   // keys held
 }
 
+// slot is 16 bytes (4 per cache line): the key's fields plus a used flag
+// in what would otherwise be padding.
 type slot struct {
-	k    Key
-	used bool
+	seq  uint64
+	sat  uint32
+	used uint32
 }
+
+func (s *slot) key() Key { return Key{s.sat, s.seq} }
 
 // NewWindow remembers up to capacity keys.
 func NewWindow(capacity int) *Window {
@@ -38,10 +43,10 @@ func hashKey(k Key) uint64 {
 func (w *Window) Contains(k Key) bool {
 	for i := hashKey(k) & w.mask; ; i = (i + 1) & w.mask {
 		s := &w.slots[i]
-		if !s.used {
+		if s.used == 0 {
 			return false
 		}
-		if s.k == k {
+		if s.seq == k.Sequence && s.sat == k.SatelliteID {
 			return true
 		}
 	}
@@ -50,18 +55,35 @@ func (w *Window) Contains(k Key) bool {
 // Add remembers k (which must not be held), forgetting the oldest key when
 // full.
 func (w *Window) Add(k Key) {
+	if !w.Insert(k) {
+		panic("processor: Window.Add of a key already held")
+	}
+}
+
+// Insert remembers k and reports true, or reports false if k is already
+// held: one probe sequence decides and inserts (the dedup hot path).
+func (w *Window) Insert(k Key) bool {
+	i := hashKey(k) & w.mask
+	for ; w.slots[i].used != 0; i = (i + 1) & w.mask {
+		if s := &w.slots[i]; s.seq == k.Sequence && s.sat == k.SatelliteID {
+			return false
+		}
+	}
 	if w.n == len(w.ring) {
+		// Forget the oldest first; the removal may shift keys into the hole
+		// we found, so probe again for an empty slot.
 		w.remove(w.ring[w.head])
 		w.head = (w.head + 1) % len(w.ring)
 		w.n--
+		i = hashKey(k) & w.mask
+		for w.slots[i].used != 0 {
+			i = (i + 1) & w.mask
+		}
 	}
-	i := hashKey(k) & w.mask
-	for w.slots[i].used {
-		i = (i + 1) & w.mask
-	}
-	w.slots[i] = slot{k, true}
+	w.slots[i] = slot{seq: k.Sequence, sat: k.SatelliteID, used: 1}
 	w.ring[(w.head+w.n)%len(w.ring)] = k
 	w.n++
+	return true
 }
 
 // DropNewest forgets the n most recently added keys (a rolled-back batch).
@@ -80,20 +102,20 @@ func (w *Window) remove(k Key) {
 	i := hashKey(k) & w.mask
 	for {
 		s := &w.slots[i]
-		if !s.used {
+		if s.used == 0 {
 			return
 		}
-		if s.k == k {
+		if s.seq == k.Sequence && s.sat == k.SatelliteID {
 			break
 		}
 		i = (i + 1) & w.mask
 	}
 	for j := (i + 1) & w.mask; ; j = (j + 1) & w.mask {
 		s := &w.slots[j]
-		if !s.used {
+		if s.used == 0 {
 			break
 		}
-		home := hashKey(s.k) & w.mask
+		home := hashKey(s.key()) & w.mask
 		// Move s back to the hole at i unless its home lies cyclically in (i, j].
 		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
 			w.slots[i] = *s

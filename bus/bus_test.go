@@ -208,3 +208,35 @@ func TestConsumeDecodesAndTerminatesMalformed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Two writers owning different fields of one KV value never erase each
+// other's updates.
+func TestKVMergeConcurrentWriters(t *testing.T) {
+	b := bustest.New(t)
+	kv, _ := b.JS.KeyValue(ctx(t), schemas.BucketStats)
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				err := bus.KVMerge(ctx(t), kv, "merge-test", func(p *schemas.PipelineStats) {
+					if w == 0 {
+						p.FramesRouted = uint64(i + 1)
+					} else {
+						p.FramesProcessed = uint64(i + 1)
+					}
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var got schemas.PipelineStats
+	if _, err := bus.KVGet(ctx(t), kv, "merge-test", &got); err != nil || got.FramesRouted != 50 || got.FramesProcessed != 50 {
+		t.Fatalf("merged value %+v: %v", got, err)
+	}
+}

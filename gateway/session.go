@@ -86,8 +86,9 @@ func (s *session) run(ctx context.Context) {
 	defer s.pubCancel()
 	defer s.conn.Close()
 	s.pub = bus.NewPublisher(s.js, s.srv.cfg.Window, s.log)
-	fr := newFrameReader(bufio.NewReaderSize(s.conn, 64<<10))
-	outcome, dispatchStop := s.readLoop(ctx, fr)
+	br := bufio.NewReaderSize(s.conn, 64<<10)
+	fr := newFrameReader(br)
+	outcome, dispatchStop := s.readLoop(ctx, fr, br)
 
 	s.mu.Lock()
 	s.flushLocked("close")
@@ -107,13 +108,16 @@ func (s *session) run(ctx context.Context) {
 }
 
 // readLoop reads frames until the session ends and says why.
-func (s *session) readLoop(ctx context.Context, fr *frameReader) (outcome string, dispatchStop func()) {
+func (s *session) readLoop(ctx context.Context, fr *frameReader, br *bufio.Reader) (outcome string, dispatchStop func()) {
 	idle := s.srv.cfg.IdleTimeout
 	var lastDeadline time.Time
 	first := true
 	for {
-		if s.stopping.Load() && !fr.midFrame() {
-			return "shutdown", dispatchStop // the last frame in flight is done
+		// Stopping: end at a frame boundary, but only once the bytes already
+		// taken off the socket into our buffer are processed too — the
+		// gateway drops nothing it has read.
+		if s.stopping.Load() && !fr.midFrame() && br.Buffered() == 0 {
+			return "shutdown", dispatchStop
 		}
 		if now := time.Now(); !s.stopping.Load() && now.Sub(lastDeadline) > idle/8 {
 			_ = s.conn.SetReadDeadline(now.Add(idle))
@@ -128,7 +132,7 @@ func (s *session) readLoop(ctx context.Context, fr *frameReader) (outcome string
 			switch {
 			case errors.As(err, &ne) && ne.Timeout():
 				if s.stopping.Load() {
-					if !fr.midFrame() {
+					if !fr.midFrame() && br.Buffered() == 0 {
 						return "shutdown", dispatchStop
 					}
 					// Finish the frame in flight, within the drain deadline.

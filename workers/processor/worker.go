@@ -196,7 +196,11 @@ func (w *Worker) statsLoop(ctx context.Context, kv jetstream.KeyValue) {
 			return
 		}
 		snap := w.Snapshot()
-		if _, err := bus.KVPut(c, kv, schemas.KeyPipelineStats, &snap); err != nil && !errors.Is(err, context.Canceled) {
+		err := bus.KVMerge(c, kv, schemas.KeyPipelineStats, func(p *schemas.PipelineStats) {
+			p.FramesProcessed, p.EmergencyCount = snap.FramesProcessed, snap.EmergencyCount
+			p.DuplicatesDropped, p.InvalidDropped, p.UpdatedAtMs = snap.DuplicatesDropped, snap.InvalidDropped, snap.UpdatedAtMs
+		})
+		if err != nil && !errors.Is(err, context.Canceled) {
 			w.log.Warn("processor: stats not written", "err", err)
 			return
 		}

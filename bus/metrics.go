@@ -36,6 +36,13 @@ var (
 	})
 )
 
+// CountMalformed counts a malformed message terminated by a consumer that
+// settles its messages itself (not through Consume).
+func CountMalformed(consumer string) {
+	malformed.WithLabelValues(consumer).Inc()
+	consumed.WithLabelValues(consumer, "term").Inc()
+}
+
 // MalformedCount returns how many malformed messages a consumer terminated
 // (for tests and stats snapshots).
 func MalformedCount(consumer string) float64 {

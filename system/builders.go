@@ -12,7 +12,9 @@ import (
 	"github.com/meridian-ops/meridian/gateway/gsclient"
 	"github.com/meridian-ops/meridian/ops/dashboard"
 	"github.com/meridian-ops/meridian/workers/cmdqueue"
+	"github.com/meridian-ops/meridian/workers/fanin"
 	"github.com/meridian-ops/meridian/workers/processor"
+	"github.com/meridian-ops/meridian/workers/router"
 )
 
 // builder makes one component of a started System.
@@ -28,6 +30,16 @@ var builders = []builder{
 	{"processor", func(s *System) (Component, error) {
 		return withConn(s, "processor", func(nc *nats.Conn) (Component, error) {
 			return processor.New(nc, processor.Config{Logger: s.log}), nil
+		})
+	}},
+	{"fanin", func(s *System) (Component, error) {
+		return withConn(s, "fanin", func(nc *nats.Conn) (Component, error) {
+			return fanin.New(nc, fanin.Config{Logger: s.log}), nil
+		})
+	}},
+	{"router", func(s *System) (Component, error) {
+		return withConn(s, "router", func(nc *nats.Conn) (Component, error) {
+			return router.New(nc, router.Config{Logger: s.log}), nil
 		})
 	}},
 	{"cmdqueue", func(s *System) (Component, error) {

@@ -69,6 +69,9 @@ func TestMalformedInputOnEveryConsumedSubject(t *testing.T) {
 	}{
 		{"cmd.submit.gs-bad", true, "meridian_cmdqueue_commands_rejected_total", map[string]string{"reason": "malformed"}},
 		{"tlm.work", true, "meridian_bus_malformed_total", map[string]string{"consumer": "processor"}},
+		{"tlm.ingest.gs-bad", true, "meridian_bus_malformed_total", map[string]string{"consumer": "router"}},
+		{"tlm.replay.gs-bad", true, "meridian_bus_malformed_total", map[string]string{"consumer": "router-replay"}},
+		{"tlm.routed.routine.gs-bad", true, "meridian_bus_malformed_total", map[string]string{"consumer": "fanin"}},
 		{"cmd.dispatch.gs-bad", false, "meridian_dashboard_malformed_total", nil},
 		{"tlm.routed.emergency.gs-bad", false, "meridian_dashboard_malformed_total", nil},
 	}

@@ -272,3 +272,47 @@ func TestStationThroughGateway(t *testing.T) {
 		t.Fatalf("got %+v: %v", got, err)
 	}
 }
+
+// The whole telemetry path in one process: a station's frames (one relayed
+// twice, one with a failed CRC, one emergency) go gateway → router →
+// fan-in → processor and come out of tlm.processed de-duplicated and
+// counted in KV meridian_stats "pipeline".
+func TestTelemetryEndToEnd(t *testing.T) {
+	s := start(t, testConfig(t, t.TempDir()))
+	defer stop(t, s)
+	c, err := net.Dial("tcp", s.Gateway.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = schemas.WriteFrame(c, []byte("HELLO station=gs-e2e format=mf1"))
+	frame := func(seq uint64, flags uint8) []byte {
+		return schemas.AppendMF1(nil, schemas.MF1Header{TimestampMs: 1000 + seq, Sequence: seq, SatelliteID: 5, Flags: flags}, []byte("tm"))
+	}
+	for _, f := range [][]byte{frame(1, 0), frame(2, 0), frame(2, 0), frame(3, schemas.FlagCRCFailed), frame(4, schemas.FlagEmergency)} {
+		_ = schemas.WriteFrame(c, f)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	kv, _ := s.Bus.JS.KeyValue(ctx, schemas.BucketStats)
+	var ps schemas.PipelineStats
+	bustest.Eventually(t, 15*time.Second, func() bool {
+		found, _ := bus.KVGet(ctx, kv, schemas.KeyPipelineStats, &ps)
+		return found && ps.FramesProcessed == 3 && ps.DuplicatesDropped == 1 && ps.InvalidDropped == 1 && ps.FramesIngested == 5
+	}, "pipeline stats never reached the expected counts")
+	if ps.EmergencyCount != 1 || ps.FramesRouted != 5 {
+		t.Fatalf("stats %+v", ps)
+	}
+	st, _ := s.Bus.JS.Stream(ctx, schemas.StreamProcessed)
+	raw, err := st.GetLastMsgForSubject(ctx, "tlm.processed.gs-e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out schemas.FrameBatch
+	if err := schemas.Decode(raw.Data, &out); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(out.Frames); n == 0 || out.Frames[n-1].SatelliteID != 5 {
+		t.Fatalf("processed %+v", out)
+	}
+}

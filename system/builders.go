@@ -2,6 +2,7 @@ package system
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/meridian-ops/meridian/gateway"
 	"github.com/meridian-ops/meridian/gateway/gsclient"
 	"github.com/meridian-ops/meridian/ops/dashboard"
+	"github.com/meridian-ops/meridian/workers/archive"
 	"github.com/meridian-ops/meridian/workers/cmdqueue"
 	"github.com/meridian-ops/meridian/workers/fanin"
 	"github.com/meridian-ops/meridian/workers/processor"
@@ -27,6 +29,16 @@ type builder struct {
 // before those that produce it, so shutdown (the reverse) stops ingress
 // first and lets the workers drain what is in flight.
 var builders = []builder{
+	{"archive", func(s *System) (Component, error) {
+		return withConn(s, "archive", func(nc *nats.Conn) (Component, error) {
+			w, err := archive.NewWorker(nc, archive.Config{Dir: filepath.Join(s.cfg.DataDir, "archive"), Logger: s.log})
+			if err != nil {
+				return nil, err
+			}
+			s.Archive = w.Archive()
+			return w, nil
+		})
+	}},
 	{"processor", func(s *System) (Component, error) {
 		return withConn(s, "processor", func(nc *nats.Conn) (Component, error) {
 			return processor.New(nc, processor.Config{Logger: s.log}), nil

@@ -11,6 +11,7 @@ import (
 	"github.com/meridian-ops/meridian/bus"
 	"github.com/meridian-ops/meridian/gateway"
 	"github.com/meridian-ops/meridian/ops"
+	"github.com/meridian-ops/meridian/workers/archive"
 )
 
 // Config configures a Meridian process. Zero values are the documented
@@ -83,6 +84,7 @@ type System struct {
 	HTTP    *ops.Server
 	Gateway *gateway.Server      // nil when not running here
 	UDP     *gateway.UDPListener // nil when not running here
+	Archive *archive.Archive     // nil when not running here
 
 	cfg     Config
 	log     *slog.Logger

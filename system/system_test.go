@@ -303,6 +303,9 @@ func TestTelemetryEndToEnd(t *testing.T) {
 	if ps.EmergencyCount != 1 || ps.FramesRouted != 5 {
 		t.Fatalf("stats %+v", ps)
 	}
+	// Criterion 4: the archive holds exactly what the processor processed.
+	bustest.Eventually(t, 10*time.Second, func() bool { return s.Archive.Count() == ps.FramesProcessed },
+		"archive holds %d frames, processor processed %d", s.Archive.Count(), ps.FramesProcessed)
 	st, _ := s.Bus.JS.Stream(ctx, schemas.StreamProcessed)
 	raw, err := st.GetLastMsgForSubject(ctx, "tlm.processed.gs-e2e")
 	if err != nil {

@@ -1,0 +1,293 @@
+package archive
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/meridian-ops/meridian/schemas"
+	"github.com/meridian-ops/meridian/workers/processor"
+)
+
+// Archive is the on-disk frame archive. Append and Sync are for its one
+// writer; Query and Count may run concurrently with them.
+type Archive struct {
+	dir      string
+	readOnly bool
+
+	mu      sync.RWMutex
+	index   map[string][]entry // by source id, in append order
+	count   uint64
+	seen    *processor.Window // recent (satellite_id, sequence): redeliveries
+	segs    []*os.File        // open segments, index = segment number
+	active  *os.File
+	activeN uint32
+	size    int64
+	buf     []byte
+	failed  error // set by a failed write or fsync
+}
+
+// Open opens (creating) the archive in dir and rebuilds its index,
+// cutting a torn tail off the last segment. A read-only archive (for the
+// CLI while `meridian run` writes) never writes or truncates.
+func Open(dir string, readOnly bool) (*Archive, error) {
+	if !readOnly {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("archive: %w", err)
+		}
+	}
+	a := &Archive{dir: dir, readOnly: readOnly, index: map[string][]entry{}, seen: processor.NewWindow(1 << 20)}
+	names, err := filepath.Glob(filepath.Join(dir, "seg-*.log"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(names, func(i, j int) bool { return segNum(names[i]) < segNum(names[j]) })
+	for i, name := range names {
+		if segNum(name) != uint32(i) {
+			return nil, fmt.Errorf("archive: segment %s out of sequence (expected %d)", name, i)
+		}
+		last := i == len(names)-1
+		if err := a.load(name, uint32(i), last); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	if !readOnly {
+		if len(a.segs) == 0 {
+			if err := a.rotate(); err != nil {
+				return nil, err
+			}
+		} else {
+			a.activeN = uint32(len(a.segs) - 1)
+			f, err := os.OpenFile(a.segs[a.activeN].Name(), os.O_WRONLY|os.O_APPEND, 0o644)
+			if err != nil {
+				return nil, fmt.Errorf("archive: %w", err)
+			}
+			a.active = f
+			st, _ := f.Stat()
+			a.size = st.Size()
+		}
+	}
+	return a, nil
+}
+
+func segNum(name string) uint32 {
+	n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(name), "seg-"), ".log"), 10, 32)
+	return uint32(n)
+}
+
+func segName(dir string, n uint32) string { return filepath.Join(dir, fmt.Sprintf("seg-%08d.log", n)) }
+
+// load indexes one segment. In the last segment a torn or corrupt tail is
+// cut (unless read-only); in an earlier one it is an error.
+func (a *Archive) load(name string, n uint32, last bool) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	a.segs = append(a.segs, f)
+	data, err := io.ReadAll(bufio.NewReader(f))
+	if err != nil {
+		return fmt.Errorf("archive: read %s: %w", name, err)
+	}
+	off := 0
+	for off < len(data) {
+		r, err := decodeRecord(data[off:])
+		if err != nil {
+			if !last {
+				return fmt.Errorf("archive: %s at offset %d: %w", name, off, err)
+			}
+			if !a.readOnly {
+				if terr := os.Truncate(name, int64(off)); terr != nil {
+					return fmt.Errorf("archive: cut torn tail of %s: %w", name, terr)
+				}
+			}
+			break
+		}
+		a.add(string(r.source), entry{ts: r.ts, sat: r.sat, seq: r.seq, seg: n, off: int64(off), length: uint32(r.size)})
+		off += r.size
+	}
+	return nil
+}
+
+func (a *Archive) add(source string, e entry) {
+	a.index[source] = append(a.index[source], e)
+	a.count++
+	a.seen.Insert(processor.Key{SatelliteID: e.sat, Sequence: e.seq})
+}
+
+func (a *Archive) rotate() error {
+	if a.active != nil {
+		if err := a.active.Sync(); err != nil {
+			return fmt.Errorf("archive: sync: %w", err)
+		}
+		a.active.Close()
+	}
+	n := uint32(len(a.segs))
+	name := segName(a.dir, n)
+	w, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	r, err := os.Open(name)
+	if err != nil {
+		w.Close()
+		return fmt.Errorf("archive: %w", err)
+	}
+	if d, err := os.Open(a.dir); err == nil { // the new segment's directory entry must survive a crash
+		_ = d.Sync()
+		d.Close()
+	}
+	a.segs = append(a.segs, r)
+	a.active, a.activeN, a.size = w, n, 0
+	return nil
+}
+
+// Errors returned by Append.
+var (
+	ErrReadOnly = errors.New("archive: opened read-only")
+	ErrFailed   = errors.New("archive: a write failed")
+)
+
+// Append writes a batch's frames (skipping ones already archived) and
+// fsyncs; it returns how many were new. Nothing is acknowledged until it
+// returns nil.
+func (a *Archive) Append(frames []schemas.Frame) (int, error) {
+	if a.readOnly {
+		return 0, ErrReadOnly
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.failed != nil {
+		return 0, a.failed
+	}
+	a.buf = a.buf[:0]
+	type pending struct {
+		source string
+		e      entry
+	}
+	var added []pending
+	for i := range frames {
+		f := &frames[i]
+		k := processor.Key{SatelliteID: f.SatelliteID, Sequence: f.Sequence}
+		if a.seen.Contains(k) {
+			continue
+		}
+		src := f.SourceID
+		if src == "" {
+			src = f.StationID
+		}
+		start := len(a.buf)
+		a.buf = appendRecord(a.buf, f.TimestampMs, f.SatelliteID, f.Sequence, []byte(src), schemas.AppendFrame(nil, f))
+		added = append(added, pending{src, entry{ts: f.TimestampMs, sat: f.SatelliteID, seq: f.Sequence,
+			seg: a.activeN, off: a.size + int64(start), length: uint32(len(a.buf) - start)}})
+		a.seen.Insert(k) // also catches a frame repeated within the batch
+	}
+	if len(added) == 0 {
+		return 0, nil
+	}
+	if _, err := a.active.Write(a.buf); err != nil {
+		return 0, a.poison(len(added), fmt.Errorf("archive: write: %w", err))
+	}
+	if err := a.active.Sync(); err != nil {
+		return 0, a.poison(len(added), fmt.Errorf("archive: fsync: %w", err))
+	}
+	a.size += int64(len(a.buf))
+	for _, p := range added {
+		a.index[p.source] = append(a.index[p.source], p.e)
+		a.count++
+	}
+	if a.size >= segmentMax {
+		if err := a.rotate(); err != nil {
+			return len(added), err
+		}
+	}
+	return len(added), nil
+}
+
+// poison forgets the unwritten frames' keys (their redelivery must be
+// archived) and refuses further appends: after a failed write or fsync the
+// file's tail is unknown, and only a reopen — which keeps exactly the
+// complete records on disk — can say what is archived.
+func (a *Archive) poison(keys int, err error) error {
+	a.seen.DropNewest(keys)
+	a.failed = fmt.Errorf("%w (reopen the archive): %w", ErrFailed, err)
+	return a.failed
+}
+
+// Count is the number of archived frames.
+func (a *Archive) Count() uint64 {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.count
+}
+
+// Sources lists the archived sources.
+func (a *Archive) Sources() []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	out := make([]string, 0, len(a.index))
+	for s := range a.index {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Query returns a source's frames with from <= timestamp_ms <= to, in
+// timestamp order.
+func (a *Archive) Query(source string, from, to uint64) ([]schemas.Frame, error) {
+	a.mu.RLock()
+	var hits []entry
+	for _, e := range a.index[source] {
+		if e.ts >= from && e.ts <= to {
+			hits = append(hits, e)
+		}
+	}
+	a.mu.RUnlock()
+	sort.SliceStable(hits, func(i, j int) bool { return hits[i].ts < hits[j].ts })
+	out := make([]schemas.Frame, 0, len(hits))
+	buf := make([]byte, 0, 4096)
+	for _, e := range hits {
+		buf = buf[:e.length]
+		if cap(buf) < int(e.length) {
+			buf = make([]byte, e.length)
+		}
+		if _, err := a.segs[e.seg].ReadAt(buf, e.off); err != nil {
+			return nil, fmt.Errorf("archive: read: %w", err)
+		}
+		r, err := decodeRecord(buf)
+		if err != nil {
+			return nil, err
+		}
+		var f schemas.Frame
+		if err := schemas.Decode(r.frame, &f); err != nil {
+			return nil, fmt.Errorf("archive: %w", err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// Close closes the segment files.
+func (a *Archive) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var errs []error
+	if a.active != nil {
+		errs = append(errs, a.active.Sync(), a.active.Close())
+		a.active = nil
+	}
+	for _, f := range a.segs {
+		errs = append(errs, f.Close())
+	}
+	a.segs = nil
+	return errors.Join(errs...)
+}

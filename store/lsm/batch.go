@@ -72,12 +72,12 @@ func walkBatch(data []byte, fn func(kind memtable.Kind, key, value []byte)) (int
 		}
 		pos++
 		kl, m := binary.Uvarint(data[pos:])
-		if m <= 0 {
+		if m <= 0 || m != uvarintLen(kl) { // exactly one encoding of each length is valid
 			return n, fmt.Errorf("%w: entry %d key length", ErrBatchCorrupt, n)
 		}
 		pos += m
 		vl, m := binary.Uvarint(data[pos:])
-		if m <= 0 {
+		if m <= 0 || m != uvarintLen(vl) {
 			return n, fmt.Errorf("%w: entry %d value length", ErrBatchCorrupt, n)
 		}
 		pos += m
@@ -93,4 +93,14 @@ func walkBatch(data []byte, fn func(kind memtable.Kind, key, value []byte)) (int
 		}
 	}
 	return n, nil
+}
+
+// uvarintLen is the length of v's minimal uvarint encoding.
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/meridian-ops/meridian/workers/archive"
 	"github.com/meridian-ops/meridian/workers/cmdqueue"
 	"github.com/meridian-ops/meridian/workers/fanin"
+	"github.com/meridian-ops/meridian/workers/liveview"
 	"github.com/meridian-ops/meridian/workers/processor"
 	"github.com/meridian-ops/meridian/workers/router"
 )
@@ -57,6 +58,11 @@ var builders = []builder{
 	{"cmdqueue", func(s *System) (Component, error) {
 		return withConn(s, "cmdqueue", func(nc *nats.Conn) (Component, error) {
 			return cmdqueue.New(nc, cmdqueue.Config{Logger: s.log}), nil
+		})
+	}},
+	{"liveview", func(s *System) (Component, error) {
+		return withConn(s, "liveview", func(nc *nats.Conn) (Component, error) {
+			return liveview.New(nc, liveview.Config{Logger: s.log}), nil
 		})
 	}},
 	{"dashboard", func(s *System) (Component, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/meridian-ops/meridian/gateway"
 	"github.com/meridian-ops/meridian/gateway/gsclient"
 	"github.com/meridian-ops/meridian/ops/dashboard"
+	"github.com/meridian-ops/meridian/ops/sim"
 	"github.com/meridian-ops/meridian/workers/archive"
 	"github.com/meridian-ops/meridian/workers/cmdqueue"
 	"github.com/meridian-ops/meridian/workers/fanin"
@@ -113,6 +114,18 @@ var builders = []builder{
 		}
 		s.Gateway = g
 		return g, nil
+	}},
+	// sim drives the system from outside when Config.Demo is set (last, so
+	// it is the first to stop).
+	{"sim", func(s *System) (Component, error) {
+		if !s.cfg.Demo || s.Gateway == nil {
+			return idle{}, nil
+		}
+		cfg := sim.Config{GatewayAddr: s.Gateway.Addr().String(), FrameRate: 50, EmergencyRatio: 0.02, TLERate: 1, CommandRate: 0.5, Logger: s.log}
+		if s.UDP != nil {
+			cfg.UDPAddr = s.UDP.Addr().String()
+		}
+		return withConn(s, "sim", func(nc *nats.Conn) (Component, error) { return sim.New(cfg, nc) })
 	}},
 }
 

@@ -43,6 +43,8 @@ type Config struct {
 	Handlers int
 	// APIToken is the bearer token for POST /api/commands; empty disables it.
 	APIToken string
+	// Demo runs the simulated constellation against this process.
+	Demo bool
 	// Only limits the process to these components (see Components); empty
 	// runs them all. `meridian worker router` is Only: ["router"].
 	Only []string

@@ -15,6 +15,7 @@ var runFlags struct {
 	gsStations  string
 	stationTok  string
 	handlers    int
+	demo        bool
 }
 
 var runCmd = &cobra.Command{
@@ -60,5 +61,6 @@ func init() {
 	f.StringVar(&runFlags.gsStations, "gs-stations", "", "gs-client fleet file (JSON): stations this process dials")
 	f.StringVar(&runFlags.stationTok, "require-station-token", "", "token every station must present in its HELLO (token=...); empty: none required")
 	f.IntVar(&runFlags.handlers, "handlers", 0, "course-style downstream handler consumers of TLM_INGEST (each sees every frame)")
+	f.BoolVar(&runFlags.demo, "demo", false, "also run the simulated constellation against this process (12 stations × 4 satellites, sensors, TLE sources, operators)")
 	rootCmd.AddCommand(runCmd)
 }

@@ -42,7 +42,8 @@ function render(s) {
   spark("chart_emergency", series.map((x) => x.emergency), "#ff6b5b");
   spark("chart_duplicates", series.map((x) => x.duplicates), "#f0b43c");
   spark("chart_depth", series.map((x) => x.queue_depth), "#b48cff");
-  rows("sessions", s.sessions || [], [
+  // Stopped sessions leave the table: a station that drops disappears.
+  rows("sessions", (s.sessions || []).filter((x) => x.state !== "stopped"), [
     { get: (x) => x.station_id },
     { get: (x) => x.state + (x.attempt ? " #" + x.attempt : ""), cls: (x) => "state-" + x.state },
     { get: (x) => time(x.since_ms || x.updated_at_ms) },

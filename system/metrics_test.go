@@ -120,4 +120,3 @@ func TestEveryDocumentedMetricIsExposed(t *testing.T) {
 	}, "documented metrics not exposed: %v", &missing)
 	_ = schemas.StreamIngest
 }
-

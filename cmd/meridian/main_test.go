@@ -120,3 +120,17 @@ func TestBadEnvironmentValueIsAnError(t *testing.T) {
 		t.Fatalf("want a clear error naming the variable, got %v: %s", err, out)
 	}
 }
+
+// Every run flag reaches the system configuration (a flag that is parsed
+// but never wired is a silent no-op for the operator).
+func TestRunFlagsReachTheConfig(t *testing.T) {
+	if err := runCmd.ParseFlags([]string{"--demo", "--handlers", "3", "--api-token", "t", "--require-station-token", "s",
+		"--gs-stations", "f.json", "--sync-always", "--gateway-addr", "g:1", "--udp-addr", "u:2", "--http-addr", "h:3"}); err != nil {
+		t.Fatal(err)
+	}
+	c := systemConfig()
+	if !c.Demo || c.Handlers != 3 || c.APIToken != "t" || c.StationToken != "s" || c.GSStations != "f.json" || !c.SyncAlways ||
+		c.GatewayAddr != "g:1" || c.UDPAddr != "u:2" || c.HTTPAddr != "h:3" {
+		t.Fatalf("flags not wired: %+v", c)
+	}
+}

@@ -48,6 +48,7 @@ func systemConfig() system.Config {
 		GSStations:   runFlags.gsStations,
 		StationToken: runFlags.stationTok,
 		Handlers:     runFlags.handlers,
+		Demo:         runFlags.demo,
 	}
 }
 

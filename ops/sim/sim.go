@@ -366,7 +366,22 @@ func (s *Sim) tleSources(ctx context.Context) error {
 	}
 }
 
-var kinds = []schemas.CommandKind{schemas.CmdHousekeeping, schemas.CmdStatusRequest, schemas.CmdRepoint, schemas.CmdAbortPass, schemas.CmdSafeMode}
+// commandKind draws an operator's command: mostly housekeeping and status
+// requests, some repoints, an occasional pass abort, a rare safe mode.
+func commandKind(r *rand.Rand) schemas.CommandKind {
+	switch n := r.IntN(100); {
+	case n < 50:
+		return schemas.CmdHousekeeping
+	case n < 80:
+		return schemas.CmdStatusRequest
+	case n < 95:
+		return schemas.CmdRepoint
+	case n < 99:
+		return schemas.CmdAbortPass
+	default:
+		return schemas.CmdSafeMode
+	}
+}
 
 // operators submit telecommands, mostly routine, sometimes urgent.
 func (s *Sim) operators(ctx context.Context) error {
@@ -382,7 +397,7 @@ func (s *Sim) operators(ctx context.Context) error {
 		}
 		for range per {
 			n++
-			k := kinds[min(r.IntN(12), len(kinds)-1)] // housekeeping/status most often
+			k := commandKind(r)
 			c := schemas.Command{ID: fmt.Sprintf("sim-%d-%d", time.Now().UnixNano(), n), StationID: StationID(r.IntN(s.cfg.Stations)),
 				Kind: k, IssuedAtNs: time.Now().UnixNano()}
 			if k == schemas.CmdRepoint {

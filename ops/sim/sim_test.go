@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"bufio"
+	"math/rand/v2"
 	"context"
 	"net"
 	"sync"
@@ -145,5 +146,16 @@ func TestSimulatorSpeaksTheContract(t *testing.T) {
 	var tle schemas.Tle
 	if err := schemas.Decode(msg.Data, &tle); err != nil || tle.Source == "" {
 		t.Fatalf("TLE update %+v: %v", tle, err)
+	}
+}
+
+func TestCommandKindsMostlyRoutine(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	counts := map[schemas.CommandKind]int{}
+	for range 10000 {
+		counts[sim.CommandKindForTest(r)]++
+	}
+	if counts[schemas.CmdSafeMode] > 300 || counts[schemas.CmdHousekeeping] < 4000 {
+		t.Fatalf("kind mix %v", counts)
 	}
 }

@@ -1,0 +1,4 @@
+package sim
+
+// CommandKindForTest exposes commandKind to the external tests.
+var CommandKindForTest = commandKind

@@ -64,6 +64,7 @@ type Router struct {
 	routed   atomic.Uint64
 	rejected atomic.Uint64
 	ready    chan struct{}
+	kv       jetstream.KeyValue // the registry, for misses the watch has not delivered yet
 }
 
 // New returns a router using nc.
@@ -118,6 +119,7 @@ func (r *Router) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
+	r.kv = kv
 	watcher, err := kv.WatchAll(ctx)
 	if err != nil {
 		return fmt.Errorf("router: watch sources: %w", err)
@@ -238,6 +240,22 @@ func (r *Router) apply(e jetstream.KeyValueEntry) {
 	sourcesGauge.Set(float64(len(next)))
 }
 
+// lookup reads one source from KV (a registry miss) and adds it to the
+// cached registry when found.
+func (r *Router) lookup(ctx context.Context, src string) (schemas.Source, bool) {
+	var s schemas.Source
+	if r.kv == nil {
+		return s, false
+	}
+	e, err := r.kv.Get(ctx, schemas.KVKey(src))
+	if err != nil {
+		return s, false
+	}
+	r.apply(e)
+	s, ok := (*r.sources.Load())[schemas.KVKey(src)]
+	return s, ok
+}
+
 // out accumulates one output subject's frames.
 type out struct {
 	subject string
@@ -262,7 +280,16 @@ func (r *Router) route(ctx context.Context, pub *bus.Publisher, m jetstream.Msg,
 			src, f.SourceID = f.StationID, f.StationID
 		}
 		var subject string
-		if s, ok := reg[schemas.KVKey(src)]; ok {
+		s, ok := reg[schemas.KVKey(src)]
+		if !ok {
+			// A source registered a moment ago (the gateway registers a
+			// station, then publishes at once) may not have reached the
+			// watch yet: ask the registry itself before rejecting.
+			if s, ok = r.lookup(ctx, src); ok {
+				reg = *r.sources.Load()
+			}
+		}
+		if ok {
 			if kind == schemas.KindArchivedReplay {
 				f.SourceKind = kind
 			} else if s.Kind != "" {

@@ -26,3 +26,8 @@ func init() {
 		&cobra.Command{Use: "wal", Short: "Durable TLE Update Pipeline: WAL, crash recovery, truncation", Args: cobra.NoArgs, RunE: demoRunner(demo.WAL)},
 	)
 }
+
+func init() {
+	demoCmd.AddCommand(&cobra.Command{Use: "aggregator", Short: "Multi-Source Telemetry Aggregator: the real pipeline with 4 uplinks and a replay source",
+		Args: cobra.NoArgs, RunE: demoRunner(demo.Aggregator)})
+}

@@ -2,8 +2,8 @@ package sim_test
 
 import (
 	"bufio"
-	"math/rand/v2"
 	"context"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"

@@ -21,7 +21,6 @@ func TestMain(m *testing.M) {
 	)
 }
 
-
 // One station's window is re-played onto tlm.replay.replay-<station>, the
 // router takes it as archived_replay, and 1x keeps the original spacing.
 func TestReplayOneStationThroughTheRouter(t *testing.T) {

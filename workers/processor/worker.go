@@ -106,6 +106,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("processor: %w", err)
 	}
 	w.loadStats(ctx, kv)
+	if n, err := w.seedWindow(ctx, js); err != nil {
+		w.log.Warn("processor: could not seed the recent-key window; redeliveries after a crash may be processed again", "err", err)
+	} else if n > 0 {
+		w.log.Info("processor: recent-key window seeded from TLM_PROCESSED", "keys", n)
+	}
 	pub := bus.NewPublisher(js, 64, w.log)
 	statsCtx, stopStats := context.WithCancel(context.WithoutCancel(ctx))
 	statsDone := make(chan struct{})
@@ -120,6 +125,52 @@ func (w *Worker) Run(ctx context.Context) error {
 	stopStats()
 	<-statsDone
 	return err
+}
+
+// SeedWindow is how far back the processor reads TLM_PROCESSED at start to
+// remember recent frame keys.
+const SeedWindow = 2 * time.Minute
+
+// seedWindow remembers the keys of the frames processed in the last
+// SeedWindow (up to the window's capacity). After a crash, batches that
+// were acked out of the work-queue streams upstream can be redelivered
+// with new message ids (JetStream rebuilds its duplicate window only from
+// messages still stored); the keys seeded here catch them.
+func (w *Worker) seedWindow(ctx context.Context, js jetstream.JetStream) (int, error) {
+	st, err := js.Stream(ctx, schemas.StreamProcessed)
+	if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil || info.State.Msgs == 0 {
+		return 0, err
+	}
+	since := time.Now().Add(-SeedWindow)
+	oc, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &since})
+	if err != nil {
+		return 0, err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	n := 0
+	for time.Now().Before(deadline) {
+		m, err := oc.Next(jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			break // caught up (or nothing in the window)
+		}
+		var fb schemas.FrameBatch
+		if schemas.Unmarshal(m.Data(), &fb) == nil {
+			for i := range fb.Frames {
+				if w.core.win.Insert(Key{fb.Frames[i].SatelliteID, fb.Frames[i].Sequence}) {
+					n++
+				}
+			}
+		}
+		if md, err := m.Metadata(); err == nil && md.Sequence.Stream >= info.State.LastSeq {
+			break
+		}
+	}
+	return n, nil
 }
 
 // loadStats continues the counters from the last snapshot so the

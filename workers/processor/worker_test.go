@@ -160,3 +160,36 @@ func TestWorkerTerminatesMalformedAndKeepsGoing(t *testing.T) {
 	bustest.Eventually(t, 5*time.Second, func() bool { info, _ := st.Info(ctx); return info.State.Msgs == 0 },
 		"terminated messages left in the work queue")
 }
+
+// A restarted processor remembers what it processed in the last minutes
+// (seeded from TLM_PROCESSED), so a batch redelivered with a new message
+// id after a crash upstream is recognised frame by frame.
+func TestRestartedWorkerRemembersRecentFrames(t *testing.T) {
+	b := bustest.New(t)
+	ctx := context.Background()
+	msg := schemas.AppendFrameBatch(nil, courseBatch(rand.New(rand.NewPCG(5, 5)), 50, 1))
+	w1 := New(b.Conn, Config{Logger: bustest.Discard, StatsInterval: 10 * time.Millisecond})
+	c1, cancel1 := context.WithCancel(ctx)
+	d1 := make(chan error, 1)
+	go func() { d1 <- w1.Run(c1) }()
+	if _, err := b.JS.Publish(ctx, schemas.WorkSubject, msg); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, 10*time.Second, func() bool { return w1.Stats().Batches.Load() == 1 }, "first delivery not processed")
+	cancel1()
+	<-d1
+	first := len(processed(t, b))
+
+	w2 := runWorker(t, b) // a fresh process: empty window until seeded
+	// The same frames again, as a new message (a redelivery upstream with a new id).
+	if _, err := b.JS.Publish(ctx, schemas.WorkSubject, msg); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, 10*time.Second, func() bool { return w2.Stats().Batches.Load() == 1 }, "second delivery not handled")
+	// The restarted worker resumes its counters from KV: processed stays
+	// where the first run left it, and the frames count as duplicates.
+	if got := len(processed(t, b)); got != first || w2.Stats().Processed.Load() != uint64(first) || w2.Stats().Duplicates.Load() < uint64(first) {
+		t.Fatalf("after restart %d frames downstream (was %d); processed %d, duplicates %d",
+			got, first, w2.Stats().Processed.Load(), w2.Stats().Duplicates.Load())
+	}
+}

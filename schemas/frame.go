@@ -146,7 +146,10 @@ type RawFrame struct {
 }
 
 // AppendRawFrame appends f as a Frame msgpack map, byte-for-byte what
-// AppendFrame writes for the same frame.
+// AppendFrame writes for the same frame (TestAppendRawFrameMatchesAppendFrame).
+// It repeats AppendFrame's field list on purpose: a single generic version
+// over string|[]byte measured about 7% slower on the processor's
+// zero-allocation path.
 func AppendRawFrame(dst []byte, f *RawFrame) []byte {
 	n := 9
 	if len(f.Tle) > 0 {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
 
 	"github.com/meridian-ops/meridian/bus"
 )
@@ -73,4 +74,17 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg strin
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// LeakOptions are the goroutines a test binary may have left when it ends:
+// the embedded NATS server keeps a few process-wide ones after Shutdown.
+// Packages that start goroutines pass them to goleak in TestMain:
+//
+//	func TestMain(m *testing.M) { goleak.VerifyTestMain(m, bustest.LeakOptions()...) }
+func LeakOptions(extra ...goleak.Option) []goleak.Option {
+	return append([]goleak.Option{
+		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1"),
+		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*ipQueue[...]).pop"),
+		goleak.IgnoreTopFunction("time.Sleep"),
+	}, extra...)
 }

@@ -8,17 +8,14 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/meridian-ops/meridian/bus/bustest"
+
 	"github.com/meridian-ops/meridian/gateway/stationsim"
 	"github.com/meridian-ops/meridian/schemas"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// The NATS server keeps a few process-wide goroutines after Shutdown.
-		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1"),
-		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*ipQueue[...]).pop"),
-		goleak.IgnoreTopFunction("time.Sleep"),
-	)
+	goleak.VerifyTestMain(m, bustest.LeakOptions()...)
 }
 
 var epoch = time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)

@@ -21,12 +21,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).startGoRoutine.func1"),
-		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*ipQueue[...]).pop"),
-		goleak.IgnoreTopFunction("time.Sleep"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"), // httptest keep-alive conns closing
-	)
+	// httptest keep-alive connections may still be closing.
+	goleak.VerifyTestMain(m, bustest.LeakOptions(goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))...)
 }
 
 func startHub(t *testing.T) (*bus.Bus, *dashboard.Hub, *httptest.Server) {

@@ -46,9 +46,13 @@ var decPool = sync.Pool{New: func() any {
 }}
 
 // Unmarshal decodes a msgpack message into v. Trailing bytes after the
-// message are an error (msgpack's own Unmarshal ignores them silently).
-// Every error wraps ErrMalformed.
+// message are an error (msgpack's own Unmarshal ignores them silently), and
+// so is a container declaring more elements than the message could hold
+// (see checkStructure). Every error wraps ErrMalformed.
 func Unmarshal(data []byte, v any) error {
+	if err := checkStructure(data); err != nil {
+		return fmt.Errorf("%w: %T: %v", ErrMalformed, v, err)
+	}
 	d := decPool.Get().(*decoder)
 	d.r.Reset(data)
 	d.d.ResetReader(&d.r)

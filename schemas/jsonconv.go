@@ -65,6 +65,9 @@ func FromJSON(typ string, j []byte) ([]byte, error) {
 // type: maps keep their keys, bin values that are valid UTF-8 text are
 // shown as strings and others as {"base64": "..."}.
 func ToJSON(b []byte) ([]byte, error) {
+	if err := checkStructure(b); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
 	var v any
 	d := msgpack.NewDecoder(strings.NewReader(string(b)))
 	d.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return d.DecodeMap() })

@@ -356,3 +356,29 @@ func TestAppendRawFrameMatchesAppendFrame(t *testing.T) {
 		}
 	}
 }
+
+// A few bytes claiming billions of elements must be refused before the
+// decoder sizes a slice from the claim (found by fuzzing in CI: the
+// process ran out of memory).
+func TestHugeDeclaredLengthsRefused(t *testing.T) {
+	inputs := [][]byte{
+		{0x92, 0xa6, '0', '0', '0', '0', '0', '?', 0xdd, 0xa4, 0x02, 0x30, 0x9b, 0x9b},                                                           // the fuzzer's crasher
+		append([]byte{0x82, 0xaa}, append([]byte("station_id"), 0xa1, 'x', 0xa6, 'f', 'r', 'a', 'm', 'e', 's', 0xdd, 0xff, 0xff, 0xff, 0xff)...), // frames: array32 of 4G
+		{0xdf, 0x7f, 0xff, 0xff, 0xff},       // map32 of 2G pairs
+		{0xc6, 0xff, 0xff, 0xff, 0xff, 0x00}, // bin32 of 4 GB
+	}
+	for i, in := range inputs {
+		for _, v := range []any{new(FrameBatch), new(Command), new(Tle), new(TleSnapshotRequest)} {
+			if err := Unmarshal(in, v); !errors.Is(err, ErrMalformed) {
+				t.Errorf("input %d into %T: %v", i, v, err)
+			}
+		}
+		if _, err := ToJSON(in); !errors.Is(err, ErrMalformed) {
+			t.Errorf("input %d: ToJSON %v", i, err)
+		}
+	}
+	deep := bytes.Repeat([]byte{0x91}, 40) // 40 nested arrays
+	if err := Unmarshal(append(deep, 0x01), new(FrameBatch)); !errors.Is(err, ErrMalformed) {
+		t.Errorf("deep nesting accepted: %v", err)
+	}
+}

@@ -1,0 +1,139 @@
+package schemas
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// checkStructure walks one msgpack value spanning all of b without
+// decoding it, and rejects what a hostile sender could use against the
+// decoder: a container that declares more elements than the bytes left
+// could hold (each element takes at least one byte), a str/bin/ext longer
+// than the input, nesting deeper than maxNesting, and trailing bytes.
+// msgpack/v5 sizes typed slices from the declared length, so without this
+// a 20-byte message claiming 2^32 elements exhausts memory.
+func checkStructure(b []byte) error {
+	w := walker{b: b}
+	if err := w.value(0); err != nil {
+		return err
+	}
+	if w.i != len(b) {
+		return fmt.Errorf("%d trailing bytes", len(b)-w.i)
+	}
+	return nil
+}
+
+// maxNesting bounds how deep containers may nest.
+const maxNesting = 32
+
+var errShort = errors.New("truncated msgpack")
+
+type walker struct {
+	b []byte
+	i int
+}
+
+func (w *walker) need(n uint64) error {
+	if n > uint64(len(w.b)-w.i) {
+		return errShort
+	}
+	return nil
+}
+
+func (w *walker) uint(n int) (uint64, error) {
+	if err := w.need(uint64(n)); err != nil {
+		return 0, err
+	}
+	p := w.b[w.i : w.i+n]
+	w.i += n
+	switch n {
+	case 1:
+		return uint64(p[0]), nil
+	case 2:
+		return uint64(binary.BigEndian.Uint16(p)), nil
+	default:
+		return uint64(binary.BigEndian.Uint32(p)), nil
+	}
+}
+
+func (w *walker) skip(n uint64) error {
+	if err := w.need(n); err != nil {
+		return err
+	}
+	w.i += int(n)
+	return nil
+}
+
+// container checks that n elements (each at least one byte) can fit, then
+// walks them.
+func (w *walker) container(n uint64, depth int) error {
+	if depth >= maxNesting {
+		return errors.New("msgpack nested too deeply")
+	}
+	if err := w.need(n); err != nil {
+		return fmt.Errorf("container of %d elements in %d bytes", n, len(w.b)-w.i)
+	}
+	for range n {
+		if err := w.value(depth + 1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *walker) value(depth int) error {
+	if err := w.need(1); err != nil {
+		return err
+	}
+	c := w.b[w.i]
+	w.i++
+	switch {
+	case c <= 0x7f, c >= 0xe0, c == 0xc0, c == 0xc2, c == 0xc3:
+		return nil
+	case c >= 0x80 && c <= 0x8f:
+		return w.container(2*uint64(c&0x0f), depth)
+	case c >= 0x90 && c <= 0x9f:
+		return w.container(uint64(c&0x0f), depth)
+	case c >= 0xa0 && c <= 0xbf:
+		return w.skip(uint64(c & 0x1f))
+	}
+	switch c {
+	case 0xcc, 0xd0:
+		return w.skip(1)
+	case 0xcd, 0xd1:
+		return w.skip(2)
+	case 0xce, 0xd2, 0xca:
+		return w.skip(4)
+	case 0xcf, 0xd3, 0xcb:
+		return w.skip(8)
+	case 0xc4, 0xd9, 0xc5, 0xda, 0xc6, 0xdb:
+		width := map[byte]int{0xc4: 1, 0xd9: 1, 0xc5: 2, 0xda: 2, 0xc6: 4, 0xdb: 4}[c]
+		n, err := w.uint(width)
+		if err != nil {
+			return err
+		}
+		return w.skip(n)
+	case 0xdc, 0xdd:
+		n, err := w.uint(map[byte]int{0xdc: 2, 0xdd: 4}[c])
+		if err != nil {
+			return err
+		}
+		return w.container(n, depth)
+	case 0xde, 0xdf:
+		n, err := w.uint(map[byte]int{0xde: 2, 0xdf: 4}[c])
+		if err != nil {
+			return err
+		}
+		return w.container(2*n, depth)
+	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext: type byte + 1..16 bytes
+		return w.skip(1 + 1<<(c-0xd4))
+	case 0xc7, 0xc8, 0xc9: // ext 8/16/32: length, type byte, data
+		n, err := w.uint(map[byte]int{0xc7: 1, 0xc8: 2, 0xc9: 4}[c])
+		if err != nil {
+			return err
+		}
+		return w.skip(n + 1)
+	}
+	return fmt.Errorf("invalid msgpack code 0x%02x", c)
+}

@@ -272,7 +272,7 @@ func TestCourseGarbageCollection(t *testing.T) {
 				c.t.Store(ts)
 				put(t, db, "NORAD-25544", fmt.Sprint("v", ts))
 			}
-			put(t, db, "other", "x") // ts 121
+			put(t, db, "other", "x")           // ts 121
 			snap, err := db.Snapshot(ctx, 100) // the oldest reader: watermark 100
 			if err != nil {
 				t.Fatal(err)

@@ -99,6 +99,9 @@ func Open(ctx context.Context, dir string, o *Options) (*DB, error) {
 		db.lastTS = binary.BigEndian.Uint64(v)
 	}
 	db.visible.Store(db.lastTS)
+	// Compactions before this Open may have collected up to the watermark
+	// of their time, which is at most today's: start the horizon there.
+	db.horizon = db.watermarkLocked()
 	return db, nil
 }
 

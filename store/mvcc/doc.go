@@ -57,6 +57,11 @@
 // once the compaction writes the bottommost level (above it, removing the
 // delete could let an older version in a deeper level resurface).
 //
+// The horizon is not persisted: Open starts it at the watermark with no
+// readers (Now minus HistoryRetention), the highest any earlier compaction
+// could have used, so as_of reads after a restart are served only within
+// the retention window (the model test found the lower bound necessary).
+//
 // Compaction sees a key's versions only in the levels it merges; those in
 // shallower levels are newer, so it can only under-count and keep more.
 //

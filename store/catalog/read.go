@@ -22,8 +22,8 @@ type Entry struct {
 // Snapshot is a consistent view of the whole catalog at one timestamp.
 // Used by one goroutine at a time; Close it.
 type Snapshot struct {
-	c    *Catalog
-	s    *mvcc.Snapshot
+	c   *Catalog
+	s   *mvcc.Snapshot
 	key []byte
 }
 

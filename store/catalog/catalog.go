@@ -22,7 +22,7 @@ var (
 // DefaultSources are the five providers of the course, highest priority
 // first (priority breaks equal-epoch ties).
 var DefaultSources = []query.SourceInfo{
-	{ID: 1, Name: "18sds", Priority: 5},
+	{ID: 1, Name: "18th-sds", Priority: 5},
 	{ID: 2, Name: "esa-sst", Priority: 4},
 	{ID: 3, Name: "leolabs", Priority: 3},
 	{ID: 4, Name: "exoanalytic", Priority: 2},
@@ -111,6 +111,7 @@ type Result struct {
 	Written   int    // updates that changed the provider's record
 	Unchanged int    // updates identical to the stored record (redeliveries)
 	Resolved  int    // updates that became the resolved entry
+	New       int    // objects the catalog did not hold before
 }
 
 // Apply commits updates as one transaction and returns once it is durable.
@@ -166,12 +167,15 @@ func (c *Catalog) apply(ctx context.Context, updates []Update) (Result, error) {
 				tx.Put(key, []byte(u.Name))
 			}
 		}
-		won, err := c.resolve(ctx, tx, u, src, enc)
+		won, isNew, err := c.resolve(ctx, tx, u, src, enc)
 		if err != nil {
 			return res, err
 		}
 		if won {
 			res.Resolved++
+		}
+		if isNew {
+			res.New++
 		}
 	}
 	if res.Written == 0 {
@@ -187,33 +191,34 @@ func (c *Catalog) apply(ctx context.Context, updates []Update) (Result, error) {
 
 // resolve updates the object's resolved entry after u (encoded in
 // enc[:82]) was written for src, and reports whether u is now the winner.
-func (c *Catalog) resolve(ctx context.Context, tx *mvcc.Txn, u *Update, src query.SourceInfo, enc []byte) (bool, error) {
+// isNew reports that the object had no resolved entry.
+func (c *Catalog) resolve(ctx context.Context, tx *mvcc.Txn, u *Update, src query.SourceInfo, enc []byte) (won, isNew bool, err error) {
 	key := resolvedKey(nil, u.Rec.NoradID)
 	old, err := tx.Get(ctx, key)
 	if errors.Is(err, mvcc.ErrNotFound) {
 		enc[tle.RecordSize] = byte(src.ID)
 		tx.Put(key, enc)
-		return true, nil
+		return true, true, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("catalog: read resolved %d: %w", u.Rec.NoradID, err)
+		return false, false, fmt.Errorf("catalog: read resolved %d: %w", u.Rec.NoradID, err)
 	}
 	if len(old) != tle.RecordSize+1 {
-		return false, fmt.Errorf("catalog: resolved entry %d has %d bytes: %w", u.Rec.NoradID, len(old), tle.ErrRecordSize)
+		return false, false, fmt.Errorf("catalog: resolved entry %d has %d bytes: %w", u.Rec.NoradID, len(old), tle.ErrRecordSize)
 	}
 	if query.SourceID(old[tle.RecordSize]) != src.ID {
 		var cur tle.Record
 		if err := cur.UnmarshalBinary(old[:tle.RecordSize]); err != nil {
-			return false, fmt.Errorf("catalog: resolved entry %d: %w", u.Rec.NoradID, err)
+			return false, false, fmt.Errorf("catalog: resolved entry %d: %w", u.Rec.NoradID, err)
 		}
 		oldSrc := c.byID[query.SourceID(old[tle.RecordSize])]
 		a, b := query.NewRow(&u.Rec, src.ID, src.Priority), query.NewRow(&cur, oldSrc.ID, oldSrc.Priority)
 		if !query.Newer(&a, &b) {
-			return false, nil
+			return false, false, nil
 		}
 		enc[tle.RecordSize] = byte(src.ID)
 		tx.Put(key, enc)
-		return true, nil
+		return true, false, nil
 	}
 	// The winner itself changed its record (perhaps to an older epoch):
 	// recompute from every provider's current record, as a merge would.
@@ -228,10 +233,10 @@ func (c *Catalog) resolve(ctx context.Context, tx *mvcc.Txn, u *Update, src quer
 			continue
 		}
 		if err != nil {
-			return false, fmt.Errorf("catalog: read %s/%d: %w", s.Name, u.Rec.NoradID, err)
+			return false, false, fmt.Errorf("catalog: read %s/%d: %w", s.Name, u.Rec.NoradID, err)
 		}
 		if err := rec.UnmarshalBinary(v); err != nil {
-			return false, fmt.Errorf("catalog: %s/%d: %w", s.Name, u.Rec.NoradID, err)
+			return false, false, fmt.Errorf("catalog: %s/%d: %w", s.Name, u.Rec.NoradID, err)
 		}
 		r := query.NewRow(&rec, s.ID, s.Priority)
 		if !found || query.Newer(&r, &best) {
@@ -242,5 +247,5 @@ func (c *Catalog) resolve(ctx context.Context, tx *mvcc.Txn, u *Update, src quer
 	best.Rec.Encode(out[:tle.RecordSize])
 	out[tle.RecordSize] = byte(best.Source)
 	tx.Put(key, out)
-	return best.Source == src.ID, nil
+	return best.Source == src.ID, false, nil
 }

@@ -124,7 +124,7 @@ func TestResolvedMatchesMerge(t *testing.T) {
 
 func TestApplyRefusesBadUpdates(t *testing.T) {
 	c := openCatalog(t)
-	_, err := c.Apply(context.Background(), []catalog.Update{{Source: "18sds", Rec: rec(1, 20001, 1)}, {Source: "nope", Rec: rec(2, 20001, 1)}})
+	_, err := c.Apply(context.Background(), []catalog.Update{{Source: "18th-sds", Rec: rec(1, 20001, 1)}, {Source: "nope", Rec: rec(2, 20001, 1)}})
 	if !errors.Is(err, catalog.ErrUnknownSource) {
 		t.Fatalf("err = %v", err)
 	}
@@ -143,7 +143,7 @@ func TestCourseConjunctionSnapshot(t *testing.T) {
 	c := openCatalog(t)
 	var ups []catalog.Update
 	for id := uint32(1); id <= 10_000; id++ {
-		ups = append(ups, catalog.Update{Source: "18sds", Rec: rec(id, 24001.5, 15.0)})
+		ups = append(ups, catalog.Update{Source: "18th-sds", Rec: rec(id, 24001.5, 15.0)})
 	}
 	if _, err := c.Apply(ctx, ups); err != nil {
 		t.Fatal(err)
@@ -177,7 +177,7 @@ func TestCourseConjunctionSnapshot(t *testing.T) {
 			if err != nil {
 				t.Fatalf("object %d: %v", id, err)
 			}
-			if e.Rec.MeanMotion != 15.0 || e.Source != "18sds" {
+			if e.Rec.MeanMotion != 15.0 || e.Source != "18th-sds" {
 				t.Fatalf("object %d: the snapshot saw an update: %+v from %s", id, e.Rec, e.Source)
 			}
 			old++

@@ -264,3 +264,20 @@ func (s *Snapshot) Count(ctx context.Context) (int, error) {
 	_, err := s.Scan(ctx, 0, math.MaxUint32, 0, func(*Entry) bool { n++; return true })
 	return n, err
 }
+
+// Candidates returns how many providers hold a record of id at the
+// snapshot (the rows a merge chose among).
+func (s *Snapshot) Candidates(ctx context.Context, id uint32) (int, error) {
+	n := 0
+	for _, src := range s.c.sources {
+		s.key = sourceKey(s.key[:0], src.ID, id)
+		_, _, err := s.s.Get(ctx, s.key)
+		switch {
+		case err == nil:
+			n++
+		case !errors.Is(err, mvcc.ErrNotFound):
+			return n, err
+		}
+	}
+	return n, nil
+}

@@ -81,10 +81,10 @@ type Worker struct {
 	cfg Config
 	log *slog.Logger
 
-	cat     *catalog.Catalog
-	objects atomic.Int64
+	cat                                           *catalog.Catalog
+	objects                                       atomic.Int64
 	gets, scans, snapshots, merges, puts, commits atomic.Uint64
-	written, unchanged, refused              atomic.Uint64
+	written, unchanged, refused                   atomic.Uint64
 
 	ran     atomic.Bool
 	started chan struct{}
@@ -378,4 +378,3 @@ func asOf(p *uint64) uint64 {
 	}
 	return *p
 }
-

@@ -328,6 +328,9 @@ func cleanName(n string) string {
 type Reader struct {
 	sc   *bufio.Scanner
 	line int
+	// peeked holds a line read ahead while resynchronizing after an error.
+	peeked     string
+	peekedLine int
 }
 
 // NewReader returns a Reader over r.
@@ -338,6 +341,11 @@ func NewReader(r io.Reader) *Reader {
 }
 
 func (r *Reader) next() (string, bool) {
+	if r.peeked != "" {
+		l := r.peeked
+		r.line, r.peeked = r.peekedLine, ""
+		return l, true
+	}
 	for r.sc.Scan() {
 		r.line++
 		if l := cleanLine(r.sc.Text()); l != "" {
@@ -362,6 +370,9 @@ func (r *Reader) Next() (Set, error) {
 		return Set{}, io.EOF
 	}
 	var s Set
+	if isElementLine(l, '2') { // its line 1 was missing or already refused
+		return Set{}, &ParseError{Line: r.line, Text: l, Err: fmt.Errorf("%w: line 2 without a line 1", ErrSyntax)}
+	}
 	if !isElementLine(l, '1') {
 		s.Name = cleanName(l)
 		if l, ok = r.next(); !ok {
@@ -369,7 +380,13 @@ func (r *Reader) Next() (Set, error) {
 		}
 	}
 	if e := parseLine1(l, &s); e != nil {
-		return Set{}, &ParseError{Line: r.line, Col: e.col, Text: l, Err: e.err}
+		err := &ParseError{Line: r.line, Col: e.col, Text: l, Err: e.err}
+		// Skip the set's line 2 too, so that one bad line costs one set
+		// and the next set parses from its own first line.
+		if l2, ok := r.next(); ok && !isElementLine(l2, '2') {
+			r.peeked, r.peekedLine = l2, r.line
+		}
+		return Set{}, err
 	}
 	if l, ok = r.next(); !ok {
 		return Set{}, r.missing("line 2")

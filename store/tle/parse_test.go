@@ -2,6 +2,7 @@ package tle
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -221,4 +222,32 @@ func BenchmarkParseSet(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "sets/s")
+}
+
+// A bad line costs exactly its own set: the reader resynchronizes on the
+// next set and reports the right line numbers.
+func TestReaderResyncsAfterBadLine(t *testing.T) {
+	bad := issL1[:68] + "0" // wrong checksum
+	in := strings.Join([]string{issName, issL1, issL2, "BROKEN", bad, issL2, issL1, issL2, issL2, issName, issL1, issL2}, "\n")
+	r := NewReader(strings.NewReader(in))
+	var good int
+	var errLines []int
+	for {
+		_, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		var pe *ParseError
+		if errors.As(err, &pe) {
+			errLines = append(errLines, pe.Line)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		good++
+	}
+	if good != 3 || fmt.Sprint(errLines) != "[5 9]" {
+		t.Fatalf("good sets %d, errors at lines %v; want 3 and [5 9]", good, errLines)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/meridian-ops/meridian/workers/liveview"
 	"github.com/meridian-ops/meridian/workers/processor"
 	"github.com/meridian-ops/meridian/workers/router"
+	"github.com/meridian-ops/meridian/workers/store"
 )
 
 // builder makes one component of a started System.
@@ -31,6 +32,13 @@ type builder struct {
 // before those that produce it, so shutdown (the reverse) stops ingress
 // first and lets the workers drain what is in flight.
 var builders = []builder{
+	{"store", func(s *System) (Component, error) {
+		return withConn(s, "store", func(nc *nats.Conn) (Component, error) {
+			w := store.New(nc, store.Config{Dir: filepath.Join(s.cfg.DataDir, "oor"), Logger: s.log})
+			s.Store = w
+			return w, nil
+		})
+	}},
 	{"archive", func(s *System) (Component, error) {
 		return withConn(s, "archive", func(nc *nats.Conn) (Component, error) {
 			w, err := archive.NewWorker(nc, archive.Config{Dir: filepath.Join(s.cfg.DataDir, "archive"), Logger: s.log})

@@ -12,6 +12,7 @@ import (
 	"github.com/meridian-ops/meridian/gateway"
 	"github.com/meridian-ops/meridian/ops"
 	"github.com/meridian-ops/meridian/workers/archive"
+	"github.com/meridian-ops/meridian/workers/store"
 )
 
 // Config configures a Meridian process. Zero values are the documented
@@ -87,6 +88,7 @@ type System struct {
 	Gateway *gateway.Server      // nil when not running here
 	UDP     *gateway.UDPListener // nil when not running here
 	Archive *archive.Archive     // nil when not running here
+	Store   *store.Worker        // nil when not running here
 
 	cfg     Config
 	log     *slog.Logger

@@ -109,7 +109,7 @@ func (s *Snapshot) Scan(ctx context.Context, from, to uint32, limit int, fn func
 	return false, it.Err()
 }
 
-// Names fills in e.Name (scans leave it empty to stay one pass).
+// Names fills in e.Name (Scan leaves it empty: a second read per row).
 func (s *Snapshot) Names(ctx context.Context, e *Entry) error {
 	s.key = nameKey(s.key[:0], e.Rec.NoradID)
 	n, _, err := s.s.Get(ctx, s.key)

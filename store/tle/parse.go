@@ -340,6 +340,10 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{sc: sc}
 }
 
+// Line returns the number of the last input line read (the line 2 of the
+// set Next just returned).
+func (r *Reader) Line() int { return r.line }
+
 func (r *Reader) next() (string, bool) {
 	if r.peeked != "" {
 		l := r.peeked

@@ -29,3 +29,9 @@ func fromEntry(e *catalog.Entry) schemas.Tle {
 		RevNumber: r.RevNumber, Source: e.Source, Name: strings.TrimSpace(e.Name),
 	}
 }
+
+// FromSet converts a parsed element set to the bus shape for source.
+func FromSet(s *tle.Set, source string) schemas.Tle {
+	e := catalog.Entry{Rec: s.Record, Source: source, Name: s.Name}
+	return fromEntry(&e)
+}

@@ -131,7 +131,7 @@ func TestTLEImportRejectsBadLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(string(data), "\n")
-	lines[4] = lines[4][:68] + "0"                  // set 2, line 1: wrong checksum (line 5 of the file)
+	lines[4] = lines[4][:68] + "0"                      // set 2, line 1: wrong checksum (line 5 of the file)
 	lines[8] = strings.Replace(lines[8], "2 ", "X ", 1) // set 3, line 2: not a line 2 (line 9)
 	bad := filepath.Join(t.TempDir(), "bad.txt")
 	if err := os.WriteFile(bad, []byte(strings.Join(lines, "\n")), 0o644); err != nil {

@@ -39,11 +39,14 @@ import (
 // not match, ends the readable part of a segment.
 
 const (
-	recHeader  = 8
-	bodyFixed  = 22
-	maxRecord  = 1 << 20 // a frame is at most 64 KiB of payload plus ids
-	segmentMax = 64 << 20
+	recHeader = 8
+	bodyFixed = 22
+	maxRecord = 1 << 20 // a frame is at most 64 KiB of payload plus ids
 )
+
+// segmentMax is the size past which Append starts a new segment (a
+// variable so that tests can rotate often).
+var segmentMax int64 = 64 << 20
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 

@@ -221,7 +221,7 @@ func (a *Archive) Append(frames []schemas.Frame) (int, error) {
 		// succeeds, with no restart. errors.Is(err, syscall.ENOSPC) holds
 		// for a full disk.
 		a.seen.DropNewest(len(added))
-		werr := fmt.Errorf("archive: write %s: %w", segName(a.dir, a.activeN), err)
+		werr := fmt.Errorf("archive: %w", err) // err names the file
 		if cerr := a.cutTail(); cerr != nil {
 			return 0, a.poison(0, errors.Join(werr, cerr))
 		}

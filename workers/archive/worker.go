@@ -39,6 +39,8 @@ type Worker struct {
 	nc  *nats.Conn
 	log *slog.Logger
 	arc *Archive
+
+	lastErrLog time.Time // handlers run one at a time: no lock
 }
 
 // NewWorker opens the archive in cfg.Dir.
@@ -110,9 +112,17 @@ func (w *Worker) writeFailed(msg jetstream.Msg, err error, stop context.CancelCa
 		stop(err)
 		return
 	}
+	// While the disk stays full every redelivery fails again: say so at
+	// error level at most every 10 s (bus.Consume also logs each nak).
+	lvl := slog.LevelDebug
+	if now := time.Now(); now.Sub(w.lastErrLog) >= 10*time.Second {
+		lvl, w.lastErrLog = slog.LevelError, now
+	}
 	if cause == "no_space" {
-		w.log.Error("archive disk full: batch not archived, it will be redelivered; free space on the data disk", "dir", w.cfg.Dir, "subject", msg.Subject(), "err", err)
+		w.log.Log(context.Background(), lvl, "archive disk full: batch not archived, it will be redelivered; free space on the data disk",
+			"dir", w.cfg.Dir, "subject", msg.Subject(), "err", err)
 		return
 	}
-	w.log.Error("archive write failed: batch not archived, it will be redelivered", "dir", w.cfg.Dir, "subject", msg.Subject(), "err", err)
+	w.log.Log(context.Background(), lvl, "archive write failed: batch not archived, it will be redelivered",
+		"dir", w.cfg.Dir, "subject", msg.Subject(), "err", err)
 }

@@ -88,25 +88,31 @@ func (db *DB) flush(ctx context.Context, im *imm) error {
 	for ok := it.First(); ok; ok = it.Next() {
 		if err := w.Add(it.Key(), sstable.Kind(it.Kind()), it.Value()); err != nil {
 			w.Abort()
+			db.removeUnrecorded(id)
 			return fmt.Errorf("flush: %w", err)
 		}
 	}
 	meta, err := w.Finish()
 	if err != nil {
+		db.removeUnrecorded(id)
 		return fmt.Errorf("flush: %w", err)
 	}
 	if err := db.opts.FS.SyncDir(db.dir); err != nil {
+		db.removeUnrecorded(id)
 		return fmt.Errorf("flush: sync dir: %w", err)
 	}
 	t, err := db.openTable(manifest.TableMeta{ID: id, Level: 0, Size: meta.Size, Entries: uint64(meta.Entries),
 		Smallest: meta.Smallest, Largest: meta.Largest})
 	if err != nil {
+		db.removeUnrecorded(id)
 		return err
 	}
 	edit := manifest.Edit{FlushedLSN: im.lastLSN, Add: []manifest.TableMeta{t.meta}}
 	if err := db.install(ctx, edit, []*table{t}, func() {
 		db.imms = db.imms[1:len(db.imms):len(db.imms)]
 	}); err != nil {
+		// Not removed: the manifest edit may have become durable (a
+		// failed fsync after a complete write); recovery decides.
 		t.r.Close()
 		return fmt.Errorf("flush: %w", err)
 	}
@@ -119,6 +125,17 @@ func (db *DB) flush(ctx context.Context, im *imm) error {
 	db.opts.Logger.Debug("lsm: flushed", "table", id, "entries", meta.Entries, "bytes", meta.Size,
 		"flushed_lsn", im.lastLSN, "took", time.Since(start))
 	return nil
+}
+
+// removeUnrecorded deletes the table file id, written by a flush or
+// compaction that failed before its manifest edit was attempted, so no
+// manifest can name it. Without this the partial file stayed until the
+// next Open (which deletes orphans): on a full disk it kept the space the
+// failed job had taken, and Check reported an orphan.
+func (db *DB) removeUnrecorded(id uint64) {
+	if err := db.opts.FS.Remove(db.tableName(id)); err != nil {
+		db.opts.Logger.Warn("lsm: remove table of a failed job", "table", id, "err", err)
+	}
 }
 
 func (db *DB) openTable(m manifest.TableMeta) (*table, error) {
@@ -263,16 +280,22 @@ func (db *DB) compact(ctx context.Context, level int, inputs []*table) error {
 
 	var (
 		outputs []*table
+		created []uint64 // every output file, finished or not
 		w       *sstable.Writer
 		wid     uint64
 		outB    int64
 	)
+	// fail abandons the compaction before its manifest edit: the output
+	// files are named by no manifest, so they are removed.
 	fail := func(err error) error {
 		if w != nil {
 			w.Abort()
 		}
 		for _, t := range outputs {
 			t.r.Close()
+		}
+		for _, id := range created {
+			db.removeUnrecorded(id)
 		}
 		return fmt.Errorf("compaction L%d->L%d: %w", level, out, err)
 	}
@@ -311,6 +334,7 @@ func (db *DB) compact(ctx context.Context, level int, inputs []*table) error {
 			if err != nil {
 				return fail(err)
 			}
+			created = append(created, wid)
 			w = sstable.NewWriter(f, sstable.WriterOptions{BlockSize: db.opts.BlockSize, BitsPerKey: db.opts.BitsPerKey})
 		}
 		if err := w.Add(key, kind, val); err != nil {
@@ -344,7 +368,11 @@ func (db *DB) compact(ctx context.Context, level int, inputs []*table) error {
 		edit.Add = append(edit.Add, t.meta)
 	}
 	if err := db.install(ctx, edit, outputs, nil); err != nil {
-		return fail(err)
+		// Outputs kept: the manifest edit may be durable; recovery decides.
+		for _, t := range outputs {
+			t.r.Close()
+		}
+		return fmt.Errorf("compaction L%d->L%d: %w", level, out, err)
 	}
 	db.st.compactions.Add(1)
 	db.st.bytesCompactedIn.Add(inBytes)

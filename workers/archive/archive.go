@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -13,12 +13,14 @@ import (
 	"sync"
 
 	"github.com/meridian-ops/meridian/schemas"
+	"github.com/meridian-ops/meridian/store/vfs"
 	"github.com/meridian-ops/meridian/workers/processor"
 )
 
 // Archive is the on-disk frame archive. Append and Sync are for its one
 // writer; Query and Count may run concurrently with them.
 type Archive struct {
+	fs       FS
 	dir      string
 	readOnly bool
 
@@ -26,8 +28,8 @@ type Archive struct {
 	index   map[string][]entry // by source id, in append order
 	count   uint64
 	seen    *processor.Window // recent (satellite_id, sequence): redeliveries
-	segs    []*os.File        // open segments, index = segment number
-	active  *os.File
+	segs    []vfs.File        // open segments (read handles), index = segment number
+	active  vfs.File          // the last segment's append handle; nil when read-only or poisoned
 	activeN uint32
 	size    int64
 	buf     []byte
@@ -37,16 +39,28 @@ type Archive struct {
 // Open opens (creating) the archive in dir and rebuilds its index,
 // cutting a torn tail off the last segment. A read-only archive (for the
 // CLI while `meridian run` writes) never writes or truncates.
-func Open(dir string, readOnly bool) (*Archive, error) {
+func Open(dir string, readOnly bool) (*Archive, error) { return OpenFS(OSFS{}, dir, readOnly) }
+
+// OpenFS is Open on the file system fsys (nil means OSFS).
+func OpenFS(fsys FS, dir string, readOnly bool) (*Archive, error) {
+	if fsys == nil {
+		fsys = OSFS{}
+	}
 	if !readOnly {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := fsys.MkdirAll(dir); err != nil {
 			return nil, fmt.Errorf("archive: %w", err)
 		}
 	}
-	a := &Archive{dir: dir, readOnly: readOnly, index: map[string][]entry{}, seen: processor.NewWindow(1 << 20)}
-	names, err := filepath.Glob(filepath.Join(dir, "seg-*.log"))
-	if err != nil {
-		return nil, err
+	a := &Archive{fs: fsys, dir: dir, readOnly: readOnly, index: map[string][]entry{}, seen: processor.NewWindow(1 << 20)}
+	all, err := fsys.List(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) { // a missing dir (read-only) is an empty archive
+		return nil, fmt.Errorf("archive: %w", err)
+	}
+	var names []string
+	for _, n := range all {
+		if strings.HasPrefix(n, "seg-") && strings.HasSuffix(n, ".log") {
+			names = append(names, filepath.Join(dir, n))
+		}
 	}
 	sort.Slice(names, func(i, j int) bool { return segNum(names[i]) < segNum(names[j]) })
 	for i, name := range names {
@@ -62,17 +76,21 @@ func Open(dir string, readOnly bool) (*Archive, error) {
 	if !readOnly {
 		if len(a.segs) == 0 {
 			if err := a.rotate(); err != nil {
+				a.Close()
 				return nil, err
 			}
 		} else {
 			a.activeN = uint32(len(a.segs) - 1)
-			f, err := os.OpenFile(a.segs[a.activeN].Name(), os.O_WRONLY|os.O_APPEND, 0o644)
+			f, err := fsys.OpenAppend(segName(dir, a.activeN))
 			if err != nil {
+				a.Close()
 				return nil, fmt.Errorf("archive: %w", err)
 			}
 			a.active = f
-			st, _ := f.Stat()
-			a.size = st.Size()
+			if a.size, err = f.Size(); err != nil {
+				a.Close()
+				return nil, fmt.Errorf("archive: %w", err)
+			}
 		}
 	}
 	return a, nil
@@ -88,7 +106,7 @@ func segName(dir string, n uint32) string { return filepath.Join(dir, fmt.Sprint
 // load indexes one segment. In the last segment a torn or corrupt tail is
 // cut (unless read-only); in an earlier one it is an error.
 func (a *Archive) load(name string, n uint32, last bool) error {
-	f, err := os.Open(name)
+	f, err := a.fs.Open(name)
 	if err != nil {
 		return fmt.Errorf("archive: %w", err)
 	}
@@ -105,7 +123,7 @@ func (a *Archive) load(name string, n uint32, last bool) error {
 				return fmt.Errorf("archive: %s at offset %d: %w", name, off, err)
 			}
 			if !a.readOnly {
-				if terr := os.Truncate(name, int64(off)); terr != nil {
+				if terr := a.fs.Truncate(name, int64(off)); terr != nil {
 					return fmt.Errorf("archive: cut torn tail of %s: %w", name, terr)
 				}
 			}
@@ -123,27 +141,27 @@ func (a *Archive) add(source string, e entry) {
 	a.seen.Insert(processor.Key{SatelliteID: e.sat, Sequence: e.seq})
 }
 
+// rotate starts a new segment. The old one is closed only once the new one
+// is open: a failed rotation (no inode or no space for the new file)
+// leaves the archive appending to the old segment, and the next Append
+// tries again. (It used to close the old handle first, so a failed create
+// left a closed file as the active segment.) Every record in the old
+// segment was fsynced by Append already.
 func (a *Archive) rotate() error {
-	if a.active != nil {
-		if err := a.active.Sync(); err != nil {
-			return fmt.Errorf("archive: sync: %w", err)
-		}
-		a.active.Close()
-	}
 	n := uint32(len(a.segs))
 	name := segName(a.dir, n)
-	w, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	w, err := a.fs.Create(name)
 	if err != nil {
-		return fmt.Errorf("archive: %w", err)
+		return fmt.Errorf("archive: new segment: %w", err)
 	}
-	r, err := os.Open(name)
+	r, err := a.fs.Open(name)
 	if err != nil {
 		w.Close()
-		return fmt.Errorf("archive: %w", err)
+		return fmt.Errorf("archive: new segment: %w", err)
 	}
-	if d, err := os.Open(a.dir); err == nil { // the new segment's directory entry must survive a crash
-		_ = d.Sync()
-		d.Close()
+	_ = a.fs.SyncDir(a.dir) // the new segment's directory entry must survive a crash
+	if a.active != nil {
+		a.active.Close()
 	}
 	a.segs = append(a.segs, r)
 	a.active, a.activeN, a.size = w, n, 0
@@ -194,7 +212,20 @@ func (a *Archive) Append(frames []schemas.Frame) (int, error) {
 		return 0, nil
 	}
 	if _, err := a.active.Write(a.buf); err != nil {
-		return 0, a.poison(len(added), fmt.Errorf("archive: write: %w", err))
+		// A failed write (ENOSPC above all) may have left part of the
+		// batch at the segment's tail. Nothing of the batch is indexed or
+		// acknowledged, and every byte before a.size was fsynced, so
+		// cutting the file back to a.size restores exactly the archive
+		// the index describes: the batch fails (it is redelivered) and
+		// the next Append simply tries again — once space returns, it
+		// succeeds, with no restart. errors.Is(err, syscall.ENOSPC) holds
+		// for a full disk.
+		a.seen.DropNewest(len(added))
+		werr := fmt.Errorf("archive: %w", err) // err names the file
+		if cerr := a.cutTail(); cerr != nil {
+			return 0, a.poison(0, errors.Join(werr, cerr))
+		}
+		return 0, werr
 	}
 	if err := a.active.Sync(); err != nil {
 		return 0, a.poison(len(added), fmt.Errorf("archive: fsync: %w", err))
@@ -212,9 +243,27 @@ func (a *Archive) Append(frames []schemas.Frame) (int, error) {
 	return len(added), nil
 }
 
+// cutTail truncates the active segment back to a.size (the end of its
+// last fsynced record) and reopens its append handle, so the next write
+// lands right after that record. Neither step needs free space.
+func (a *Archive) cutTail() error {
+	name := segName(a.dir, a.activeN)
+	a.active.Close()
+	a.active = nil
+	if err := a.fs.Truncate(name, a.size); err != nil {
+		return fmt.Errorf("archive: cut partial write off %s: %w", name, err)
+	}
+	f, err := a.fs.OpenAppend(name)
+	if err != nil {
+		return fmt.Errorf("archive: reopen %s: %w", name, err)
+	}
+	a.active = f
+	return nil
+}
+
 // poison forgets the unwritten frames' keys (their redelivery must be
-// archived) and refuses further appends: after a failed write or fsync the
-// file's tail is unknown, and only a reopen — which keeps exactly the
+// archived) and refuses further appends: after a failed fsync (or a failed
+// write that could not be cut off) the file's tail is unknown, and only a reopen — which keeps exactly the
 // complete records on disk — can say what is archived.
 func (a *Archive) poison(keys int, err error) error {
 	a.seen.DropNewest(keys)

@@ -8,7 +8,11 @@
 // corrupt tail (a crash mid-append) is cut at open, never read as data.
 // Redelivered batches are skipped frame by frame (a window of recent
 // (satellite_id, sequence) keys), so the archive's count equals the
-// processor's (course criterion 4).
+// processor's (course criterion 4). A full disk fails the batch with an
+// error wrapping syscall.ENOSPC: its partial record is cut off at once, the
+// batch is not acked (JetStream redelivers it) and the worker resumes by
+// itself once there is space. A failed fsync instead stops the worker so
+// that a restart reopens the archive (ops/RUNBOOK.md, "Disk full").
 //
 // Caveats. The index lives in memory (about 40 bytes per frame); the
 // archive is sized for the retention an operator queries by time, not
@@ -39,11 +43,14 @@ import (
 // not match, ends the readable part of a segment.
 
 const (
-	recHeader  = 8
-	bodyFixed  = 22
-	maxRecord  = 1 << 20 // a frame is at most 64 KiB of payload plus ids
-	segmentMax = 64 << 20
+	recHeader = 8
+	bodyFixed = 22
+	maxRecord = 1 << 20 // a frame is at most 64 KiB of payload plus ids
 )
+
+// segmentMax is the size past which Append starts a new segment (a
+// variable so that tests can rotate often).
+var segmentMax int64 = 64 << 20
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 

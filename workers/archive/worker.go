@@ -2,7 +2,9 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -14,14 +16,21 @@ import (
 	"github.com/meridian-ops/meridian/schemas"
 )
 
-var archivedTotal = promauto.NewCounter(prometheus.CounterOpts{
-	Name: "meridian_archive_frames_total", Help: "Frames appended to the archive and fsynced."})
+var (
+	archivedTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "meridian_archive_frames_total", Help: "Frames appended to the archive and fsynced."})
+	writeErrors = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_archive_write_errors_total",
+		Help: "Batches the archive failed to write (their messages are redelivered), by cause: no_space (ENOSPC, the disk is full) or io."},
+		[]string{"cause"})
+)
 
 // Config configures the archive worker.
 type Config struct {
 	Dir     string // segment directory; required
 	Durable string // default "archive"
 	Logger  *slog.Logger
+	FS      FS // default OSFS (tests pass a size-limited one)
 }
 
 // Worker is the durable consumer of TLM_PROCESSED that fills the archive.
@@ -30,6 +39,8 @@ type Worker struct {
 	nc  *nats.Conn
 	log *slog.Logger
 	arc *Archive
+
+	lastErrLog time.Time // handlers run one at a time: no lock
 }
 
 // NewWorker opens the archive in cfg.Dir.
@@ -40,7 +51,7 @@ func NewWorker(nc *nats.Conn, cfg Config) (*Worker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a, err := Open(cfg.Dir, false)
+	a, err := OpenFS(cfg.FS, cfg.Dir, false)
 	if err != nil {
 		return nil, err
 	}
@@ -50,9 +61,16 @@ func NewWorker(nc *nats.Conn, cfg Config) (*Worker, error) {
 // Archive is the worker's archive (for queries in the same process).
 func (w *Worker) Archive() *Archive { return w.arc }
 
-// Run archives until ctx ends, then closes the archive.
+// Run archives until ctx ends, then closes the archive. A failed write
+// (a full disk) naks its batch and the worker goes on: the batch comes back
+// and is written once there is space again. A failed fsync poisons the
+// archive (see Archive.Append); Run then stops and returns the error, so
+// the process exits and its supervisor restarts it, and the reopened
+// archive keeps exactly the records that are on disk.
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.arc.Close()
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	js, err := bus.NewJetStream(w.nc)
 	if err != nil {
 		return err
@@ -67,9 +85,44 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	w.log.Info("archive open", "dir", w.cfg.Dir, "frames", w.arc.Count())
-	return bus.Consume(ctx, cons, w.cfg.Durable, func(_ context.Context, _ jetstream.Msg, b *schemas.FrameBatch) error {
+	err = bus.Consume(ctx, cons, w.cfg.Durable, func(_ context.Context, msg jetstream.Msg, b *schemas.FrameBatch) error {
 		n, err := w.arc.Append(b.Frames)
 		archivedTotal.Add(float64(n))
+		if err != nil {
+			w.writeFailed(msg, err, stop)
+		}
 		return err // a failed append naks: the batch comes back once the archive works again
 	}, bus.ConsumeOptions{Logger: w.log, PullMaxMessages: 64})
+	if cause := context.Cause(ctx); errors.Is(cause, ErrFailed) {
+		return cause
+	}
+	return err
+}
+
+// writeFailed counts and logs a failed append, and stops Run when the
+// archive is poisoned (only a restart can recover it).
+func (w *Worker) writeFailed(msg jetstream.Msg, err error, stop context.CancelCauseFunc) {
+	cause := "io"
+	if errors.Is(err, syscall.ENOSPC) {
+		cause = "no_space"
+	}
+	writeErrors.WithLabelValues(cause).Inc()
+	if errors.Is(err, ErrFailed) {
+		w.log.Error("archive poisoned by a failed write or fsync; stopping so that a restart reopens it", "subject", msg.Subject(), "err", err)
+		stop(err)
+		return
+	}
+	// While the disk stays full every redelivery fails again: say so at
+	// error level at most every 10 s (bus.Consume also logs each nak).
+	lvl := slog.LevelDebug
+	if now := time.Now(); now.Sub(w.lastErrLog) >= 10*time.Second {
+		lvl, w.lastErrLog = slog.LevelError, now
+	}
+	if cause == "no_space" {
+		w.log.Log(context.Background(), lvl, "archive disk full: batch not archived, it will be redelivered; free space on the data disk",
+			"dir", w.cfg.Dir, "subject", msg.Subject(), "err", err)
+		return
+	}
+	w.log.Log(context.Background(), lvl, "archive write failed: batch not archived, it will be redelivered",
+		"dir", w.cfg.Dir, "subject", msg.Subject(), "err", err)
 }

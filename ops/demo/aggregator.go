@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -119,7 +120,17 @@ func Aggregator(ctx context.Context, w io.Writer) error {
 	reg := nats.NewMsg(router.SubjectAdd)
 	reg.Header.Set("Content-Type", "application/json")
 	reg.Data = []byte(`{"source_id":"replay-1","kind":"archived_replay"}`)
-	if resp, err := nc.RequestMsg(reg, 5*time.Second); err != nil || resp.Header.Get("Nats-Service-Error") != "" {
+	// The router registers its service as it starts (system.Start does not
+	// wait for that), so a client retries "no responders" for a while.
+	var resp *nats.Msg
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		resp, err = nc.RequestMsg(reg, 5*time.Second)
+		if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // retry pacing, not synchronisation
+	}
+	if err != nil || resp.Header.Get("Nats-Service-Error") != "" {
 		return fmt.Errorf("criterion 2: registering the replay source at run time failed: %v", err)
 	}
 	fmt.Fprintln(w, "registered source replay-1 (archived_replay) at run time")

@@ -8,8 +8,8 @@ import (
 	"github.com/meridian-ops/meridian/store/tle"
 )
 
-// toRecord converts a bus element set to the engine's 82-byte record.
-func toRecord(t *schemas.Tle) tle.Record {
+// ToRecord converts a bus element set to the engine's 82-byte record.
+func ToRecord(t *schemas.Tle) tle.Record {
 	r := tle.Record{
 		NoradID: t.NoradID, Epoch: t.Epoch, MeanMotion: t.MeanMotion, Eccentricity: t.Eccentricity,
 		Inclination: t.Inclination, RAAN: t.RAAN, ArgPerigee: t.ArgPerigee, MeanAnomaly: t.MeanAnomaly,

@@ -80,7 +80,7 @@ func (w *Worker) put(ctx context.Context, req *schemas.TlePutRequest) (*schemas.
 	if _, err := w.cat.Source(req.Tle.Source); err != nil {
 		return nil, fmt.Errorf("%w: %v", bus.ErrBadRequest, err)
 	}
-	res, err := w.cat.Apply(ctx, []catalog.Update{{Source: req.Tle.Source, Rec: toRecord(&req.Tle), Name: req.Tle.Name}})
+	res, err := w.cat.Apply(ctx, []catalog.Update{{Source: req.Tle.Source, Rec: ToRecord(&req.Tle), Name: req.Tle.Name}})
 	if err != nil {
 		return nil, err
 	}

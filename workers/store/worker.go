@@ -297,7 +297,7 @@ func (w *Worker) decode(m jetstream.Msg) (catalog.Update, error) {
 		updatesTotal.WithLabelValues("unknown_source").Inc()
 		return catalog.Update{}, err
 	}
-	return catalog.Update{Source: src, Rec: toRecord(&t), Name: t.Name}, nil
+	return catalog.Update{Source: src, Rec: ToRecord(&t), Name: t.Name}, nil
 }
 
 func (w *Worker) countObjects(ctx context.Context) error {

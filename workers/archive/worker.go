@@ -25,6 +25,12 @@ var (
 		[]string{"cause"})
 )
 
+func init() {
+	// Exposed at zero from the start, so an alert on the rate sees a series.
+	writeErrors.WithLabelValues("no_space")
+	writeErrors.WithLabelValues("io")
+}
+
 // Config configures the archive worker.
 type Config struct {
 	Dir     string // segment directory; required

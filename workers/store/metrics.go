@@ -41,3 +41,12 @@ var (
 		Help: "How far the MVCC GC watermark lags the newest commit (old snapshots pin versions).",
 	})
 )
+
+func init() {
+	for _, o := range []string{"written", "unchanged", "malformed", "unknown_source"} {
+		updatesTotal.WithLabelValues(o)
+	}
+	for _, o := range []string{"get", "scan", "snapshot", "merge", "put", "commit"} {
+		opsTotal.WithLabelValues(o)
+	}
+}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/meridian-ops/meridian/bus"
 	"github.com/meridian-ops/meridian/bus/bustest"
@@ -50,19 +52,18 @@ func benchWorker(b *testing.B, objects int) (*bus.Bus, *store.Worker) {
 	return bs, w
 }
 
-// BenchmarkGetRequestReply measures oor.tle.get from a separate
-// connection with 64 concurrent requesters: requests/s and latency
+// requestLoad drives subject from a separate connection with
+// GOMAXPROCS×par concurrent requesters and reports requests/s and latency
 // percentiles.
-func BenchmarkGetRequestReply(b *testing.B) {
-	bs, _ := benchWorker(b, 10_000)
-	nc, err := nats.Connect(bs.URL)
+func requestLoad(b *testing.B, url, subject string, par int, mkReq func(r *rand.Rand) []byte) {
+	nc, err := nats.Connect(url)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer nc.Close()
 	var mu sync.Mutex
 	var lat []time.Duration
-	b.SetParallelism(32) // × GOMAXPROCS requesters
+	b.SetParallelism(par)
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
@@ -70,10 +71,9 @@ func BenchmarkGetRequestReply(b *testing.B) {
 		r := rand.New(rand.NewPCG(rand.Uint64(), 1))
 		var mine []time.Duration
 		for pb.Next() {
-			req := schemas.TleGetRequest{NoradID: uint32(1 + r.IntN(10_000))}
-			buf, _ := schemas.Marshal(&req)
+			data := mkReq(r)
 			t0 := time.Now()
-			m, err := nc.Request(schemas.OORTleGet, buf, 5*time.Second)
+			m, err := nc.Request(subject, data, 5*time.Second)
 			if err != nil {
 				b.Error(err)
 				return
@@ -95,6 +95,42 @@ func BenchmarkGetRequestReply(b *testing.B) {
 		b.ReportMetric(float64(len(lat))/el.Seconds(), "req/s")
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	}
+}
+
+func getReq(r *rand.Rand) []byte {
+	data, _ := schemas.Marshal(&schemas.TleGetRequest{NoradID: uint32(1 + r.IntN(10_000))})
+	return data
+}
+
+// BenchmarkGetRequestReply measures oor.tle.get over a 10,000-object
+// catalog from a separate connection: conc=1 is one requester (latency
+// unloaded), conc=16 and conc=64 are that many requesters per core.
+func BenchmarkGetRequestReply(b *testing.B) {
+	bs, _ := benchWorker(b, 10_000)
+	for _, par := range []int{1, 8, 32} {
+		b.Run(fmt.Sprintf("conc=%d", par), func(b *testing.B) { requestLoad(b, bs.URL, schemas.OORTleGet, par, getReq) })
+	}
+}
+
+// BenchmarkBareMicroEcho is the anchor: a micro endpoint on the same
+// embedded server that answers every request with a fixed 250-byte reply
+// (about an oor.tle.get reply) without any work: NATS request-reply's own
+// ceiling on this machine.
+func BenchmarkBareMicroEcho(b *testing.B) {
+	bs := bustest.New(b, func(c *bus.Config) { c.Logger = bustest.Discard })
+	nc := bustest.Conn(b, bs)
+	svc, err := micro.AddService(nc, micro.Config{Name: "echo", Version: "1.0.0"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer svc.Stop()
+	reply := make([]byte, 250)
+	if err := svc.AddEndpoint("echo", micro.HandlerFunc(func(r micro.Request) { _ = r.Respond(reply) }), micro.WithEndpointSubject("bench.echo")); err != nil {
+		b.Fatal(err)
+	}
+	for _, par := range []int{1, 8, 32} {
+		b.Run(fmt.Sprintf("conc=%d", par), func(b *testing.B) { requestLoad(b, bs.URL, "bench.echo", par, getReq) })
 	}
 }
 

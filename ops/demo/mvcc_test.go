@@ -31,7 +31,7 @@ func TestMVCCDemo(t *testing.T) {
 		`read at ts 120 -> "elset@110" (version ts 110)`,
 		"stored versions: [80 (delete), 50]",
 		"read at ts 90 -> not found",
-		"10000/10000 reads consistent",
+		"reads consistent: no torn reads, no version mixing",
 		"writer not blocked: 1000/1000 commits",
 		"T2 is aborted: mvcc: commit",
 		"conflicts counted: 1",

@@ -154,14 +154,20 @@ func BenchmarkTxnCommit1Key(b *testing.B) {
 			b.SetParallelism(16)
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
-				g := int(next.Add(1)) // keys g, g+64, g+128, ...: no two goroutines share a key
+				// Goroutine g writes keys g, g+64, g+128, ... below 9,984
+				// (156 × 64): no two goroutines ever share a key.
+				g := int(next.Add(1) - 1)
+				if g >= 64 {
+					b.Error("more than 64 committers: keys would overlap")
+					return
+				}
 				for i := 0; pb.Next(); i++ {
 					tx, err := db.Begin(ctx)
 					if err != nil {
 						b.Error(err)
 						return
 					}
-					tx.Put(keys[(g+64*i)%benchKeys], val)
+					tx.Put(keys[(g+64*i)%(benchKeys/64*64)], val)
 					if _, err := tx.Commit(ctx); errors.Is(err, mvcc.ErrConflict) {
 						conflicts.Add(1)
 					} else if err != nil {

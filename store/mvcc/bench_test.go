@@ -43,10 +43,24 @@ func benchOpen(b *testing.B, sync wal.SyncPolicy) *mvcc.DB {
 
 // benchFill commits every key `versions` times (one transaction of all
 // keys per version) and, if compact, moves everything into L1 SSTables.
+// A snapshot at the first version stays open during the compaction, so
+// garbage collection keeps all the versions.
 func benchFill(b *testing.B, db *mvcc.DB, keys [][]byte, val []byte, versions int, compact bool) {
 	b.Helper()
 	ctx := context.Background()
+	var pin *mvcc.Snapshot
+	defer func() {
+		if pin != nil {
+			pin.Close()
+		}
+	}()
 	for v := range versions {
+		if v == 1 {
+			var err error
+			if pin, err = db.Snapshot(ctx, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
 		tx, err := db.Begin(ctx)
 		if err != nil {
 			b.Fatal(err)
@@ -63,6 +77,9 @@ func benchFill(b *testing.B, db *mvcc.DB, keys [][]byte, val []byte, versions in
 		if err := db.LSM().Compact(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+	if vs, err := db.Versions(ctx, keys[0]); err != nil || len(vs) != versions {
+		b.Fatalf("%d versions stored, want %d: %v", len(vs), versions, err)
 	}
 }
 

@@ -33,13 +33,19 @@ func LSM(ctx context.Context, w io.Writer) error {
 }
 
 func tleRecord(id uint32, r *rand.Rand) []byte {
+	rec := randomTLE(id, r)
+	b, _ := rec.MarshalBinary()
+	return b
+}
+
+// randomTLE is a plausible element set for object id.
+func randomTLE(id uint32, r *rand.Rand) tle.Record {
 	rec := tle.Record{NoradID: id, Epoch: 26001 + r.Float64()*300, MeanMotion: 11 + r.Float64()*5,
 		Eccentricity: r.Float64() / 20, Inclination: r.Float64() * 180, RAAN: r.Float64() * 360,
 		ArgPerigee: r.Float64() * 360, MeanAnomaly: r.Float64() * 360, BStar: r.Float64() / 1e4,
 		ElementSet: 999, RevNumber: uint32(r.IntN(90000))}
 	rec.SetDesignator(fmt.Sprintf("%02d%03dA", r.IntN(100), r.IntN(400)))
-	b, _ := rec.MarshalBinary()
-	return b
+	return rec
 }
 
 func noradKey(id uint32) []byte { return binary.BigEndian.AppendUint32(nil, id) }

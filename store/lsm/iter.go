@@ -45,6 +45,7 @@ type levelSource struct {
 	tables []*table
 	i      int
 	it     *sstable.Iter
+	cur    *table // the table it iterates
 	e      error
 }
 
@@ -54,7 +55,11 @@ func newLevelSource(tables []*table) *levelSource {
 
 func (s *levelSource) open(i int, seek []byte) bool {
 	for ; i < len(s.tables); i++ {
-		s.i, s.it = i, s.tables[i].r.NewIter()
+		// Re-seeking within the table already open reuses its iterator
+		// (an MVCC snapshot seeks once per point read).
+		if s.it == nil || s.i != i || s.cur != s.tables[i] {
+			s.i, s.it, s.cur = i, s.tables[i].r.NewIter(), s.tables[i]
+		}
 		var ok bool
 		if seek != nil {
 			ok, seek = s.it.SeekGE(seek), nil

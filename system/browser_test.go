@@ -88,6 +88,14 @@ func TestDashboardInBrowser(t *testing.T) {
 		return strings.Contains(emergency, "424242")
 	}, "our emergency frame never showed up")
 
+	// The store card shows the registry filling from the simulated catalog sources.
+	waitFor(t, ctx, 30*time.Second, func() bool {
+		txt, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#store_counts")))
+		objects, _, _ := strings.Cut(txt, " / ")
+		n, _ := strconv.Atoi(strings.ReplaceAll(strings.TrimSpace(objects), ",", ""))
+		return n > 0
+	}, "the store's object count never showed up")
+
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100) /* 100: PNG */)
 	if err != nil {
 		t.Fatal(err)

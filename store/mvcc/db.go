@@ -57,6 +57,8 @@ type DB struct {
 	lastTS    uint64            // highest assigned commit ts (under commitMu)
 	lastWrite map[string]uint64 // key -> newest commit ts, for conflict checks
 	batch     lsm.Batch
+	keyBuf    []byte
+	valBuf    []byte
 
 	visible atomic.Uint64 // newest ts whose commit (and all below) is durable
 
@@ -226,17 +228,17 @@ func (db *DB) commit(ctx context.Context, readTS uint64, writes map[string]pendi
 	}
 	b := &db.batch
 	b.Reset()
-	var buf []byte
+	key, val := db.keyBuf[:0], db.valBuf[:0] // Batch.Put copies both
 	for k, w := range writes {
-		buf = AppendKey(buf[:0], []byte(k), ts)
-		v := make([]byte, 0, 1+len(w.value))
+		key = AppendKey(key[:0], []byte(k), ts)
 		if w.del {
-			v = append(v, kindDelete)
+			val = append(val[:0], kindDelete)
 		} else {
-			v = append(append(v, kindPut), w.value...)
+			val = append(append(val[:0], kindPut), w.value...)
 		}
-		b.Put(buf, v)
+		b.Put(key, val)
 	}
+	db.keyBuf, db.valBuf = key, val
 	b.Put(metaLastTS, binary.BigEndian.AppendUint64(nil, ts))
 	lsn, err := db.lsm.ApplyNoWait(ctx, b)
 	if err != nil {

@@ -32,7 +32,6 @@ var DefaultSources = []query.SourceInfo{
 const (
 	prefixSource   = 's'
 	prefixResolved = 'o'
-	prefixName     = 'n'
 )
 
 // Catalog is the registry on one MVCC store. Safe for concurrent use;
@@ -94,10 +93,6 @@ func resolvedKey(dst []byte, id uint32) []byte {
 	return binary.BigEndian.AppendUint32(append(dst, prefixResolved), id)
 }
 
-func nameKey(dst []byte, id uint32) []byte {
-	return binary.BigEndian.AppendUint32(append(dst, prefixName), id)
-}
-
 // Update is one provider's element set for one object.
 type Update struct {
 	Source string
@@ -145,29 +140,23 @@ func (c *Catalog) apply(ctx context.Context, updates []Update) (Result, error) {
 	defer tx.Rollback()
 	var res Result
 	var key []byte
-	enc := make([]byte, tle.RecordSize+1)
+	rec := make([]byte, tle.RecordSize)
 	for i := range updates {
 		u := &updates[i]
 		src := c.byName[u.Source]
-		u.Rec.Encode(enc[:tle.RecordSize])
+		u.Rec.Encode(rec)
 		key = sourceKey(key[:0], src.ID, u.Rec.NoradID)
 		old, err := tx.Get(ctx, key)
 		switch {
-		case err == nil && bytes.Equal(old, enc[:tle.RecordSize]):
+		case err == nil && bytes.Equal(old, rec) && !c.renames(ctx, tx, u):
 			res.Unchanged++
 			continue
 		case err != nil && !errors.Is(err, mvcc.ErrNotFound):
 			return res, fmt.Errorf("catalog: read %s/%d: %w", u.Source, u.Rec.NoradID, err)
 		}
-		tx.Put(key, enc[:tle.RecordSize])
+		tx.Put(key, rec)
 		res.Written++
-		if u.Name != "" {
-			key = nameKey(key[:0], u.Rec.NoradID)
-			if old, err := tx.Get(ctx, key); err != nil || string(old) != u.Name {
-				tx.Put(key, []byte(u.Name))
-			}
-		}
-		won, isNew, err := c.resolve(ctx, tx, u, src, enc)
+		won, isNew, err := c.resolve(ctx, tx, u, src)
 		if err != nil {
 			return res, err
 		}
@@ -189,36 +178,59 @@ func (c *Catalog) apply(ctx context.Context, updates []Update) (Result, error) {
 	return res, nil
 }
 
-// resolve updates the object's resolved entry after u (encoded in
-// enc[:82]) was written for src, and reports whether u is now the winner.
-// isNew reports that the object had no resolved entry.
-func (c *Catalog) resolve(ctx context.Context, tx *mvcc.Txn, u *Update, src query.SourceInfo, enc []byte) (won, isNew bool, err error) {
+// renames reports whether u names its object differently than the
+// resolved entry does (a re-sent update that only adds a name is applied).
+func (c *Catalog) renames(ctx context.Context, tx *mvcc.Txn, u *Update) bool {
+	if u.Name == "" {
+		return false
+	}
+	v, err := tx.Get(ctx, resolvedKey(nil, u.Rec.NoradID))
+	return err != nil || len(v) < tle.RecordSize+1 || string(v[tle.RecordSize+1:]) != u.Name
+}
+
+// resolvedValue encodes a resolved entry: the record, the winning source,
+// then the object's name (which survives a winner that gave none).
+func resolvedValue(rec *tle.Record, src query.SourceID, name string) []byte {
+	v := make([]byte, tle.RecordSize+1, tle.RecordSize+1+len(name))
+	rec.Encode(v[:tle.RecordSize])
+	v[tle.RecordSize] = byte(src)
+	return append(v, name...)
+}
+
+// resolve updates the object's resolved entry after u was written for
+// src, and reports whether u is now the winner and whether the object is
+// new to the catalog.
+func (c *Catalog) resolve(ctx context.Context, tx *mvcc.Txn, u *Update, src query.SourceInfo) (won, isNew bool, err error) {
 	key := resolvedKey(nil, u.Rec.NoradID)
 	old, err := tx.Get(ctx, key)
 	if errors.Is(err, mvcc.ErrNotFound) {
-		enc[tle.RecordSize] = byte(src.ID)
-		tx.Put(key, enc)
+		tx.Put(key, resolvedValue(&u.Rec, src.ID, u.Name))
 		return true, true, nil
 	}
 	if err != nil {
 		return false, false, fmt.Errorf("catalog: read resolved %d: %w", u.Rec.NoradID, err)
 	}
-	if len(old) != tle.RecordSize+1 {
+	if len(old) < tle.RecordSize+1 {
 		return false, false, fmt.Errorf("catalog: resolved entry %d has %d bytes: %w", u.Rec.NoradID, len(old), tle.ErrRecordSize)
 	}
-	if query.SourceID(old[tle.RecordSize]) != src.ID {
-		var cur tle.Record
-		if err := cur.UnmarshalBinary(old[:tle.RecordSize]); err != nil {
-			return false, false, fmt.Errorf("catalog: resolved entry %d: %w", u.Rec.NoradID, err)
-		}
-		oldSrc := c.byID[query.SourceID(old[tle.RecordSize])]
+	name := string(old[tle.RecordSize+1:])
+	if u.Name != "" {
+		name = u.Name
+	}
+	var cur tle.Record
+	if err := cur.UnmarshalBinary(old[:tle.RecordSize]); err != nil {
+		return false, false, fmt.Errorf("catalog: resolved entry %d: %w", u.Rec.NoradID, err)
+	}
+	oldSrc := c.byID[query.SourceID(old[tle.RecordSize])]
+	if oldSrc.ID != src.ID {
 		a, b := query.NewRow(&u.Rec, src.ID, src.Priority), query.NewRow(&cur, oldSrc.ID, oldSrc.Priority)
-		if !query.Newer(&a, &b) {
-			return false, false, nil
+		won = query.Newer(&a, &b)
+		if won {
+			tx.Put(key, resolvedValue(&u.Rec, src.ID, name))
+		} else if name != string(old[tle.RecordSize+1:]) {
+			tx.Put(key, resolvedValue(&cur, oldSrc.ID, name))
 		}
-		enc[tle.RecordSize] = byte(src.ID)
-		tx.Put(key, enc)
-		return true, false, nil
+		return won, false, nil
 	}
 	// The winner itself changed its record (perhaps to an older epoch):
 	// recompute from every provider's current record, as a merge would.
@@ -243,9 +255,6 @@ func (c *Catalog) resolve(ctx context.Context, tx *mvcc.Txn, u *Update, src quer
 			best, found = r, true
 		}
 	}
-	out := make([]byte, tle.RecordSize+1)
-	best.Rec.Encode(out[:tle.RecordSize])
-	out[tle.RecordSize] = byte(best.Source)
-	tx.Put(key, out)
+	tx.Put(key, resolvedValue(&best.Rec, best.Source, name))
 	return best.Source == src.ID, false, nil
 }

@@ -7,8 +7,10 @@
 // # Keys
 //
 //	's' | source id (1 byte) | norad id (u32 BE) -> 82-byte tle.Record as that source last reported it
-//	'o' | norad id (u32 BE)                     -> 82-byte tle.Record | winning source id (1 byte)
-//	'n' | norad id (u32 BE)                     -> object name (when a source gave one)
+//	'o' | norad id (u32 BE)                     -> 82-byte tle.Record | winning source id (1 byte) | name
+//
+// The name rides in the resolved entry (one read per object) and is kept
+// when a winner gives none.
 //
 // Big-endian ids make key order NORAD-id order, so a source's records scan
 // in the order the k-way merge needs, and the resolved catalog answers gets

@@ -55,23 +55,18 @@ func (s *Snapshot) Get(ctx context.Context, id uint32) (Entry, error) {
 		return e, fmt.Errorf("catalog: object %d: %w", id, err)
 	}
 	e.CommitTS = ts
-	s.key = nameKey(s.key[:0], id)
-	if n, _, err := s.s.Get(ctx, s.key); err == nil {
-		e.Name = string(n)
-	} else if !errors.Is(err, mvcc.ErrNotFound) {
-		return e, err
-	}
 	return e, nil
 }
 
 func (c *Catalog) decodeResolved(e *Entry, v []byte) error {
-	if len(v) != tle.RecordSize+1 {
+	if len(v) < tle.RecordSize+1 {
 		return fmt.Errorf("resolved entry of %d bytes: %w", len(v), tle.ErrRecordSize)
 	}
 	if err := e.Rec.UnmarshalBinary(v[:tle.RecordSize]); err != nil {
 		return err
 	}
 	e.Source = c.SourceName(query.SourceID(v[tle.RecordSize]))
+	e.Name = string(v[tle.RecordSize+1:])
 	return nil
 }
 
@@ -100,26 +95,13 @@ func (s *Snapshot) Scan(ctx context.Context, from, to uint32, limit int, fn func
 		if err := s.c.decodeResolved(&e, it.Value()); err != nil {
 			return false, fmt.Errorf("catalog: scan: %w", err)
 		}
-		e.CommitTS, e.Name = it.TS(), ""
+		e.CommitTS = it.TS()
 		n++
 		if !fn(&e) {
 			return false, it.Err()
 		}
 	}
 	return false, it.Err()
-}
-
-// Names fills in e.Name (Scan leaves it empty: a second read per row).
-func (s *Snapshot) Names(ctx context.Context, e *Entry) error {
-	s.key = nameKey(s.key[:0], e.Rec.NoradID)
-	n, _, err := s.s.Get(ctx, s.key)
-	switch {
-	case err == nil:
-		e.Name = string(n)
-	case !errors.Is(err, mvcc.ErrNotFound):
-		return err
-	}
-	return nil
 }
 
 // Source returns one provider's records at the snapshot as a query.Source
@@ -200,7 +182,7 @@ func (r *resolvedCursor) Next() (*query.Row, error) {
 		return nil, r.it.Err()
 	}
 	v := r.it.Value()
-	if len(v) != tle.RecordSize+1 {
+	if len(v) < tle.RecordSize+1 {
 		return nil, fmt.Errorf("catalog: resolved entry of %d bytes: %w", len(v), tle.ErrRecordSize)
 	}
 	if err := r.rec.UnmarshalBinary(v[:tle.RecordSize]); err != nil {

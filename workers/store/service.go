@@ -109,15 +109,11 @@ func (w *Worker) scan(ctx context.Context, req *schemas.TleScanRequest) (*schema
 	if to == 0 {
 		to = math.MaxUint32
 	}
-	var nerr error
 	rep.More, err = s.Scan(ctx, req.From, to, limit, func(e *catalog.Entry) bool {
-		if nerr = s.Names(ctx, e); nerr != nil {
-			return false
-		}
 		rep.Tles = append(rep.Tles, fromEntry(e))
 		return true
 	})
-	return rep, errors.Join(err, nerr)
+	return rep, err
 }
 
 func (w *Worker) snapshot(ctx context.Context, req *schemas.TleSnapshotRequest) (*schemas.TleSnapshotReply, error) {

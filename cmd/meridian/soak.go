@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -11,8 +12,11 @@ import (
 )
 
 var soakFlags struct {
-	cfg soak.Config
-	out string
+	cfg        soak.Config
+	out        string
+	cpuProfile string
+	goroutines string
+	heap       string
 }
 
 var soakCmd = &cobra.Command{
@@ -38,6 +42,33 @@ exits 1 if a check failed. See ops/perf/soak.md.`,
 			cfg.DataDir = global.dataDir
 		}
 		cfg.Progress = cmd.OutOrStdout()
+		if soakFlags.cpuProfile != "" {
+			f, err := os.Create(soakFlags.cpuProfile)
+			if err != nil {
+				return fmt.Errorf("soak: %w", err)
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return fmt.Errorf("soak: %w", err)
+			}
+			defer pprof.StopCPUProfile()
+		}
+		if soakFlags.goroutines != "" {
+			f, err := os.Create(soakFlags.goroutines)
+			if err != nil {
+				return fmt.Errorf("soak: %w", err)
+			}
+			defer f.Close()
+			cfg.GoroutineDump = f
+		}
+		if soakFlags.heap != "" {
+			f, err := os.Create(soakFlags.heap)
+			if err != nil {
+				return fmt.Errorf("soak: %w", err)
+			}
+			defer f.Close()
+			cfg.HeapProfile = f
+		}
 		rep, err := soak.Run(ctx, cfg)
 		if err != nil {
 			return err
@@ -77,5 +108,8 @@ func init() {
 	f.Uint64Var(&c.RSSGrowthLimit, "rss-growth-limit", 0, "allowed RSS growth in bytes after warm-up (default 25% of the baseline + 64 MiB)")
 	f.DurationVar(&c.LatencyGoal, "latency-goal", 0, "emergency p99 goal the report is judged against (default 20ms)")
 	f.StringVar(&soakFlags.out, "out", "", "also write the markdown report to this file")
+	f.StringVar(&soakFlags.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	f.StringVar(&soakFlags.goroutines, "goroutine-dump", "", "write goroutine stacks after warm-up, at the end and once the stations left to this file")
+	f.StringVar(&soakFlags.heap, "memprofile", "", "write a heap profile taken at the last sample to this file")
 	rootCmd.AddCommand(soakCmd)
 }

@@ -18,16 +18,16 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	}
 	fmt.Fprintf(w, "; %d stations, emergency ratio %g, sample every %s, warm-up %s.\n\n", c.Stations, c.EmergencyRatio, c.Sample, c.Warmup)
 
-	fmt.Fprintln(w, "| t | phase | offered/s | sent/s | processed/s | RSS | heap | goroutines | TLM_INGEST lag | emergency n | p50 | p99 | max |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| t | phase | offered/s | sent/s | processed/s | frames/msg | RSS | heap | goroutines | lag TLM_INGEST | lag TLM_ROUTED | emergency n | p50 | p99 | max |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, s := range r.Samples {
 		ph := s.Phase
 		if s.Warmup {
 			ph += " (warm-up)"
 		}
-		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f | %.0f | %s | %s | %d | %d | %d | %s | %s | %s |\n",
-			s.At.Round(time.Second), ph, s.Offered, s.Sent, s.Processed, mib(s.RSS), mib(s.Heap), s.Goroutines, s.IngestLag,
-			s.Emergency, ms(s.P50), ms(s.P99), ms(s.Max))
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f | %.0f | %.1f | %s | %s | %d | %d | %d | %d | %s | %s | %s |\n",
+			s.At.Round(time.Second), ph, s.Offered, s.Sent, s.Processed, s.Batch, mib(s.RSS), mib(s.Heap), s.Goroutines, s.IngestLag,
+			s.RoutedLag, s.Emergency, ms(s.P50), ms(s.P99), ms(s.Max))
 	}
 	fmt.Fprintln(w)
 
@@ -43,10 +43,10 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 
-	fmt.Fprintf(w, "* Memory: peak RSS (VmHWM) %s; RSS %s after warm-up, %s at the end (growth bound %s).\n",
-		mib(r.PeakRSS), mib(r.RSSBaseline), mib(r.RSSEnd), mib(r.RSSLimit))
-	fmt.Fprintf(w, "* Goroutines: %d idle before the stations connected, %d after warm-up, %d at the end, %d idle after the stations left (bound ±%d).\n",
-		r.GoroutinesIdleBefore, r.GoroutinesBaseline, r.GoroutinesEnd, r.GoroutinesIdleAfter, c.GoroutineSlack)
+	fmt.Fprintf(w, "* Memory: peak RSS (VmHWM) %s; RSS %s after warm-up, %s at the end of the %s phase (growth bound %s).\n",
+		mib(r.PeakRSS), mib(r.RSSBaseline), mib(r.RSSEnd), r.Phases[0].Name, mib(r.RSSLimit))
+	fmt.Fprintf(w, "* Goroutines: %d idle before the stations connected, %d after warm-up, %d at the end of the %s phase, %d idle after the stations left (bound ±%d).\n",
+		r.GoroutinesIdleBefore, r.GoroutinesBaseline, r.GoroutinesEnd, r.Phases[0].Name, r.GoroutinesIdleAfter, c.GoroutineSlack)
 	fmt.Fprintf(w, "* Frames: stations sent %d (%d emergency; %d second copies relayed; %d skipped because a station was still writing); "+
 		"pipeline ingested %d, processed %d, dropped %d duplicates and %d invalid; the tlm.processed subscriber saw %d (%d emergency, %d messages dropped); drained %s after the stations stopped.\n",
 		r.Sent, r.Emergency, r.Relayed, r.Skipped, r.Ingested, r.Processed, r.Duplicates, r.Invalid, r.Received, r.ProbeEmergency, r.ProbeDropped,

@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -67,6 +68,11 @@ type Config struct {
 	// DataDir is where the system keeps its data; default a temporary
 	// directory removed afterwards.
 	DataDir string
+	// GoroutineDump, when set, receives the goroutine stacks (pprof debug=1)
+	// at the baseline sample, at the last sample and once the stations left.
+	GoroutineDump io.Writer
+	// HeapProfile, when set, receives a heap profile taken at the last sample.
+	HeapProfile io.Writer
 	// Progress receives one line per sample while the soak runs (nil: none).
 	Progress io.Writer
 	// Logger is the system's logger; default one that writes warnings and
@@ -128,8 +134,10 @@ type Sample struct {
 	RSS, HWM      uint64  // bytes, /proc/self/status VmRSS and VmHWM
 	Heap          uint64  // bytes of live and unswept heap objects
 	Goroutines    int
-	IngestLag     uint64 // router's pending + unacked messages on TLM_INGEST
-	Emergency     int    // emergency frames seen on tlm.processed in the window
+	IngestLag     uint64  // router's pending + unacked messages on TLM_INGEST
+	RoutedLag     uint64  // the fan-in's pending + unacked messages on TLM_ROUTED
+	Batch         float64 // frames sent per message stored in TLM_INGEST in the window
+	Emergency     int     // emergency frames seen on tlm.processed in the window
 	P50, P99, Max time.Duration
 }
 
@@ -211,6 +219,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	rep.GoroutinesIdleBefore = runtime.NumGoroutine()
+	dumpGoroutines(cfg.GoroutineDump, "idle before the stations connected")
 
 	simNC, err := s.Bus.Connect("meridian-soak-sim")
 	if err != nil {
@@ -278,12 +287,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// Once the stations have said GOODBYE their sessions end: the goroutine
 	// count returns to where it was before they connected.
 	waitFor(ctx, 15*time.Second, func() bool {
-		return runtime.NumGoroutine() <= rep.GoroutinesIdleBefore+cfg.GoroutineSlack
+		return runtime.NumGoroutine() <= rep.GoroutinesIdleBefore+cfg.GoroutineSlack+4*cfg.Stations
 	})
 	rep.GoroutinesIdleAfter = runtime.NumGoroutine()
-	if d := rep.GoroutinesIdleAfter - rep.GoroutinesIdleBefore; d > cfg.GoroutineSlack {
-		rep.fail("goroutines idle: %d before the stations connected, %d after they left (+%d > %d)",
-			rep.GoroutinesIdleBefore, rep.GoroutinesIdleAfter, d, cfg.GoroutineSlack)
+	dumpGoroutines(cfg.GoroutineDump, "idle after the stations left")
+	// Each station that was ever connected keeps its durable dispatch
+	// consumer on CMD_DISPATCH (commands wait there until it reconnects),
+	// which the embedded server serves with 4 goroutines.
+	if d, bound := rep.GoroutinesIdleAfter-rep.GoroutinesIdleBefore, cfg.GoroutineSlack+4*cfg.Stations; d > bound {
+		rep.fail("goroutines idle: %d before the stations connected, %d after they left (+%d > %d: slack %d + 4 per station's dispatch consumer)",
+			rep.GoroutinesIdleBefore, rep.GoroutinesIdleAfter, d, bound, cfg.GoroutineSlack)
 	}
 	_, rep.PeakRSS = readRSS()
 	rep.phaseLatencies = pr.phases()
@@ -296,7 +309,7 @@ func (r *Report) sample(ctx context.Context, cfg Config, phases []Phase, sm *sim
 	tick := time.NewTicker(cfg.Sample)
 	defer tick.Stop()
 	var prevAt time.Duration
-	var prevOffered, prevSent, prevProcessed uint64
+	var prevOffered, prevSent, prevProcessed, prevMsgs uint64
 	phase, phaseEnd := 0, phases[0].Duration
 	for {
 		select {
@@ -318,21 +331,41 @@ func (r *Report) sample(ctx context.Context, cfg Config, phases []Phase, sm *sim
 		if err != nil {
 			cfg.Logger.Warn("soak: TLM_INGEST lag", "err", err)
 		}
+		rlag, err := m.routedLag(ctx)
+		if err != nil {
+			cfg.Logger.Warn("soak: TLM_ROUTED lag", "err", err)
+		}
+		msgs, err := m.ingestMsgs(ctx)
+		if err != nil {
+			cfg.Logger.Warn("soak: TLM_INGEST state", "err", err)
+		}
 		rss, hwm := readRSS()
-		smp := Sample{At: at, Phase: phases[phase].Name, Warmup: at < cfg.Warmup,
+		smp := Sample{RoutedLag: rlag, At: at, Phase: phases[phase].Name, Warmup: at < cfg.Warmup,
 			Offered: float64(offered-prevOffered) / dt, Sent: float64(sent-prevSent) / dt, Processed: float64(st.FramesProcessed-prevProcessed) / dt,
 			RSS: rss, HWM: hwm, Heap: heapBytes(), Goroutines: runtime.NumGoroutine(), IngestLag: lag}
+		if msgs > prevMsgs { // frames the stations sent per message the gateway stored
+			smp.Batch = float64(sent-prevSent) / float64(msgs-prevMsgs)
+		}
 		lat := pr.window(phases[phase].Name)
 		smp.Emergency = len(lat)
 		smp.P50, smp.P99, smp.Max = percentile(lat, 0.50), percentile(lat, 0.99), percentile(lat, 1)
 		r.Samples = append(r.Samples, smp)
+		if !smp.Warmup && (len(r.Samples) == 1 || r.Samples[len(r.Samples)-2].Warmup) {
+			dumpGoroutines(cfg.GoroutineDump, "baseline (first sample after warm-up)")
+		}
 		if cfg.Progress != nil {
 			fmt.Fprintln(cfg.Progress, smp.line())
 		}
 		prevAt, prevOffered, prevSent, prevProcessed = at, offered, sent, st.FramesProcessed
+		prevMsgs = msgs
 		if at+cfg.Sample/2 >= phaseEnd {
 			phase++
 			if phase == len(phases) {
+				dumpGoroutines(cfg.GoroutineDump, "last sample")
+				if cfg.HeapProfile != nil {
+					runtime.GC()
+					_ = pprof.Lookup("heap").WriteTo(cfg.HeapProfile, 0)
+				}
 				return nil
 			}
 			phaseEnd += phases[phase].Duration
@@ -350,8 +383,12 @@ func (r *Report) summarise() {
 			base = &r.Samples[i]
 		}
 	}
-	if n := len(r.Samples); n > 0 {
-		end = &r.Samples[n-1]
+	// The growth checks cover the sustained phase: a full-rate phase beyond
+	// what the pipeline sustains builds a backlog on purpose.
+	for i := range r.Samples {
+		if r.Samples[i].Phase == r.Phases[0].Name {
+			end = &r.Samples[i]
+		}
 	}
 	if base == nil || end == nil || base == end {
 		r.fail("too short for growth checks: need a sample after the %s warm-up and a later one", cfg.Warmup)
@@ -398,8 +435,8 @@ func (s Sample) line() string {
 	if s.Warmup {
 		w = "w"
 	}
-	return fmt.Sprintf("%6s %-9s%s offered %7.0f/s sent %7.0f/s processed %7.0f/s  rss %7s hwm %7s heap %7s  goroutines %4d  ingest lag %8d  emergency n=%4d p50 %s p99 %s max %s",
-		s.At.Round(time.Second), s.Phase, w, s.Offered, s.Sent, s.Processed, mib(s.RSS), mib(s.HWM), mib(s.Heap), s.Goroutines, s.IngestLag,
+	return fmt.Sprintf("%6s %-9s%s offered %6.0f/s sent %6.0f/s processed %6.0f/s  %5.1f frames/msg  rss %7s heap %7s  goroutines %4d  lag ingest %6d routed %6d  emergency n=%4d p50 %s p99 %s max %s",
+		s.At.Round(time.Second), s.Phase, w, s.Offered, s.Sent, s.Processed, s.Batch, mib(s.RSS), mib(s.Heap), s.Goroutines, s.IngestLag, s.RoutedLag,
 		s.Emergency, ms(s.P50), ms(s.P99), ms(s.Max))
 }
 
@@ -440,6 +477,14 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool 
 		}
 	}
 	return true
+}
+
+func dumpGoroutines(w io.Writer, when string) {
+	if w == nil {
+		return
+	}
+	fmt.Fprintf(w, "===== goroutines: %s =====\n", when)
+	_ = pprof.Lookup("goroutine").WriteTo(w, 1)
 }
 
 // readRSS returns VmRSS and VmHWM in bytes (zero when unavailable).
@@ -485,6 +530,8 @@ func heapBytes() uint64 {
 type meter struct {
 	kv     jetstream.KeyValue
 	router jetstream.Consumer
+	fanin  []jetstream.Consumer
+	ingest jetstream.Stream
 }
 
 func newMeter(ctx context.Context, js jetstream.JetStream) (*meter, error) {
@@ -501,6 +548,20 @@ func newMeter(ctx context.Context, js jetstream.JetStream) (*meter, error) {
 	if !ok {
 		return nil, fmt.Errorf("soak: router consumer on %s: %w", schemas.StreamIngest, err)
 	}
+	for _, name := range []string{"fanin-emergency", "fanin-routine"} {
+		var c jetstream.Consumer
+		ok = waitFor(ctx, 10*time.Second, func() bool {
+			c, err = js.Consumer(ctx, schemas.StreamRouted, name)
+			return err == nil
+		})
+		if !ok {
+			return nil, fmt.Errorf("soak: %s consumer on %s: %w", name, schemas.StreamRouted, err)
+		}
+		m.fanin = append(m.fanin, c)
+	}
+	if m.ingest, err = js.Stream(ctx, schemas.StreamIngest); err != nil {
+		return nil, fmt.Errorf("soak: %w", err)
+	}
 	return m, nil
 }
 
@@ -508,6 +569,28 @@ func (m *meter) stats(ctx context.Context) (schemas.PipelineStats, error) {
 	var ps schemas.PipelineStats
 	_, err := bus.KVGet(ctx, m.kv, schemas.KeyPipelineStats, &ps)
 	return ps, err
+}
+
+// routedLag is the fan-in's backlog on TLM_ROUTED.
+func (m *meter) routedLag(ctx context.Context) (uint64, error) {
+	var n uint64
+	for _, c := range m.fanin {
+		info, err := c.Info(ctx)
+		if err != nil {
+			return n, err
+		}
+		n += info.NumPending + uint64(info.NumAckPending)
+	}
+	return n, nil
+}
+
+// ingestMsgs is how many messages TLM_INGEST has stored (its last sequence).
+func (m *meter) ingestMsgs(ctx context.Context) (uint64, error) {
+	info, err := m.ingest.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.LastSeq, nil
 }
 
 func (m *meter) lag(ctx context.Context) (uint64, error) {

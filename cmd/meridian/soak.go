@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -96,13 +97,13 @@ func init() {
 	f := soakCmd.Flags()
 	c := &soakFlags.cfg
 	f.DurationVar(&c.Duration, "duration", 0, "sustained phase (default 5m)")
-	f.Float64Var(&c.Rate, "rate", 0, "sustained offered load, frames/s over all stations (default 50000)")
-	f.DurationVar(&c.FullDuration, "full-duration", 0, "full-rate phase after the sustained one (0: none)")
+	f.Float64Var(&c.Rate, "rate", 0, "sustained offered load, frames/s over all stations (default 5000)")
+	f.DurationVar(&c.FullDuration, "full-duration", 30*time.Second, "full-rate phase after the sustained one (0: none)")
 	f.Float64Var(&c.FullRate, "full-rate", 0, "full-rate phase's offered load, frames/s (default 100000)")
 	f.Float64Var(&c.EmergencyRatio, "emergency-ratio", 0, "fraction of frames flagged emergency (default 0.01)")
 	f.IntVar(&c.Stations, "stations", 0, "simulated ground stations, 4 satellites each (default 12)")
 	f.DurationVar(&c.Sample, "sample", 0, "sampling interval (default 5s)")
-	f.DurationVar(&c.Warmup, "warmup", 0, "excluded from the growth checks (default 60s, or a fifth of --duration if shorter)")
+	f.DurationVar(&c.Warmup, "warmup", 0, "excluded from the growth checks (default 2m, or half of --duration if shorter)")
 	f.DurationVar(&c.DrainTimeout, "drain-timeout", 0, "how long the pipeline may take to drain once the stations stop (default 3m)")
 	f.IntVar(&c.GoroutineSlack, "goroutine-slack", 0, "allowed goroutine count difference from the baseline (default 25)")
 	f.Uint64Var(&c.RSSGrowthLimit, "rss-growth-limit", 0, "allowed RSS growth in bytes after warm-up (default 25% of the baseline + 64 MiB)")

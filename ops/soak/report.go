@@ -18,27 +18,27 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	}
 	fmt.Fprintf(w, "; %d stations, emergency ratio %g, sample every %s, warm-up %s.\n\n", c.Stations, c.EmergencyRatio, c.Sample, c.Warmup)
 
-	fmt.Fprintln(w, "| t | load | phase | offered/s | sent/s | processed/s | frames/msg | RSS | heap | goroutines | lag TLM_INGEST | lag TLM_ROUTED | emergency n | p50 | p99 | max |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| t | load | phase | offered/s | sent/s | processed/s | frames/msg | RSS | heap | goroutines | lag TLM_INGEST | lag TLM_ROUTED | redelivering | emergency n | p50 | p99 | max |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, s := range r.Samples {
 		ph := s.Phase
 		if s.Warmup {
 			ph += " (warm-up)"
 		}
-		fmt.Fprintf(w, "| %s | %.1f | %s | %.0f | %.0f | %.0f | %.1f | %s | %s | %d | %d | %d | %d | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %.1f | %s | %.0f | %.0f | %.0f | %.1f | %s | %s | %d | %d | %d | %d | %d | %s | %s | %s |\n",
 			s.At.Round(time.Second), s.Load1, ph, s.Offered, s.Sent, s.Processed, s.Batch, mib(s.RSS), mib(s.Heap), s.Goroutines, s.IngestLag,
-			s.RoutedLag, s.Emergency, ms(s.P50), ms(s.P99), ms(s.Max))
+			s.RoutedLag, s.Redelivered, s.Emergency, ms(s.P50), ms(s.P99), ms(s.Max))
 	}
 	fmt.Fprintln(w)
 
-	fmt.Fprintln(w, "| phase (after warm-up) | offered/s | mean sent/s | mean processed/s | max TLM_INGEST lag | emergency frames | p50 | p99 | max | p99 goal |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| phase (after warm-up) | offered/s | mean sent/s | mean processed/s | max lag TLM_INGEST | max lag TLM_ROUTED | emergency frames | p50 | p99 | max | p99 goal |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, p := range r.Summary {
 		verdict := "met"
 		if p.P99 >= c.LatencyGoal {
 			verdict = "**not met**"
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %.0f | %.0f | %d | %d | %s | %s | %s | < %s: %s |\n", p.Name, p.Rate, p.Sent, p.Processed, p.MaxLag,
+		fmt.Fprintf(w, "| %s | %.0f | %.0f | %.0f | %d | %d | %d | %s | %s | %s | < %s: %s |\n", p.Name, p.Rate, p.Sent, p.Processed, p.MaxLag, p.MaxRoutedLag,
 			p.Emergency, ms(p.P50), ms(p.P99), ms(p.Max), ms(c.LatencyGoal), verdict)
 	}
 	fmt.Fprintln(w)

@@ -139,6 +139,7 @@ type Sample struct {
 	Goroutines    int
 	IngestLag     uint64  // router's pending + unacked messages on TLM_INGEST
 	RoutedLag     uint64  // the fan-in's pending + unacked messages on TLM_ROUTED
+	Redelivered   int     // messages the router, fan-in and processor consumers are redelivering (AckWait expired or nak)
 	Batch         float64 // frames sent per message stored in TLM_INGEST in the window
 	Load1         float64 // the machine's 1-minute load average (/proc/loadavg)
 	Emergency     int     // emergency frames seen on tlm.processed in the window
@@ -151,7 +152,8 @@ type PhaseSummary struct {
 	Sent, Processed float64 // mean frames/s
 	Emergency       int
 	P50, P99, Max   time.Duration
-	MaxLag          uint64
+	MaxLag          uint64 // TLM_INGEST
+	MaxRoutedLag    uint64 // TLM_ROUTED
 }
 
 // Report is what a soak measured and concluded.
@@ -288,8 +290,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.fail("the tlm.processed subscriber dropped %d messages (slow consumer): latencies are incomplete", rep.ProbeDropped)
 	}
 
-	// Once the stations have said GOODBYE their sessions end: the goroutine
-	// count returns to where it was before they connected.
+	// Once the stations have said GOODBYE their sessions end (and the
+	// sources' connection closes): the goroutine count returns to where it
+	// was before they connected.
+	simNC.Close()
 	waitFor(ctx, 15*time.Second, func() bool {
 		return runtime.NumGoroutine() <= rep.GoroutinesIdleBefore+cfg.GoroutineSlack+4*cfg.Stations
 	})
@@ -335,7 +339,7 @@ func (r *Report) sample(ctx context.Context, cfg Config, phases []Phase, sm *sim
 		if err != nil {
 			cfg.Logger.Warn("soak: TLM_INGEST lag", "err", err)
 		}
-		rlag, err := m.routedLag(ctx)
+		rlag, redelivered, err := m.routedLag(ctx)
 		if err != nil {
 			cfg.Logger.Warn("soak: TLM_ROUTED lag", "err", err)
 		}
@@ -344,7 +348,7 @@ func (r *Report) sample(ctx context.Context, cfg Config, phases []Phase, sm *sim
 			cfg.Logger.Warn("soak: TLM_INGEST state", "err", err)
 		}
 		rss, hwm := readRSS()
-		smp := Sample{RoutedLag: rlag, Load1: loadAvg(), At: at, Phase: phases[phase].Name, Warmup: at < cfg.Warmup,
+		smp := Sample{RoutedLag: rlag, Redelivered: redelivered, Load1: loadAvg(), At: at, Phase: phases[phase].Name, Warmup: at < cfg.Warmup,
 			Offered: float64(offered-prevOffered) / dt, Sent: float64(sent-prevSent) / dt, Processed: float64(st.FramesProcessed-prevProcessed) / dt,
 			RSS: rss, HWM: hwm, Heap: heapBytes(), Goroutines: runtime.NumGoroutine(), IngestLag: lag}
 		if msgs > prevMsgs { // frames the stations sent per message the gateway stored
@@ -421,6 +425,7 @@ func (r *Report) summarise() {
 			ps.Sent += s.Sent
 			ps.Processed += s.Processed
 			ps.MaxLag = max(ps.MaxLag, s.IngestLag)
+			ps.MaxRoutedLag = max(ps.MaxRoutedLag, s.RoutedLag)
 			n++
 		}
 		if n > 0 {
@@ -439,8 +444,8 @@ func (s Sample) line() string {
 	if s.Warmup {
 		w = "w"
 	}
-	return fmt.Sprintf("%6s load %4.1f %-9s%s offered %6.0f/s sent %6.0f/s processed %6.0f/s  %5.1f frames/msg  rss %7s heap %7s  goroutines %4d  lag ingest %6d routed %6d  emergency n=%4d p50 %s p99 %s max %s",
-		s.At.Round(time.Second), s.Load1, s.Phase, w, s.Offered, s.Sent, s.Processed, s.Batch, mib(s.RSS), mib(s.Heap), s.Goroutines, s.IngestLag, s.RoutedLag,
+	return fmt.Sprintf("%6s load %4.1f %-9s%s offered %6.0f/s sent %6.0f/s processed %6.0f/s  %5.1f frames/msg  rss %7s heap %7s  goroutines %4d  lag ingest %6d routed %6d redelivering %3d  emergency n=%4d p50 %s p99 %s max %s",
+		s.At.Round(time.Second), s.Load1, s.Phase, w, s.Offered, s.Sent, s.Processed, s.Batch, mib(s.RSS), mib(s.Heap), s.Goroutines, s.IngestLag, s.RoutedLag, s.Redelivered,
 		s.Emergency, ms(s.P50), ms(s.P99), ms(s.Max))
 }
 
@@ -549,6 +554,7 @@ type meter struct {
 	kv     jetstream.KeyValue
 	router jetstream.Consumer
 	fanin  []jetstream.Consumer
+	proc   jetstream.Consumer
 	ingest jetstream.Stream
 }
 
@@ -577,6 +583,13 @@ func newMeter(ctx context.Context, js jetstream.JetStream) (*meter, error) {
 		}
 		m.fanin = append(m.fanin, c)
 	}
+	ok = waitFor(ctx, 10*time.Second, func() bool {
+		m.proc, err = js.Consumer(ctx, schemas.StreamWork, "processor")
+		return err == nil
+	})
+	if !ok {
+		return nil, fmt.Errorf("soak: processor consumer on %s: %w", schemas.StreamWork, err)
+	}
 	if m.ingest, err = js.Stream(ctx, schemas.StreamIngest); err != nil {
 		return nil, fmt.Errorf("soak: %w", err)
 	}
@@ -589,17 +602,25 @@ func (m *meter) stats(ctx context.Context) (schemas.PipelineStats, error) {
 	return ps, err
 }
 
-// routedLag is the fan-in's backlog on TLM_ROUTED.
-func (m *meter) routedLag(ctx context.Context) (uint64, error) {
-	var n uint64
+// routedLag is the fan-in's backlog on TLM_ROUTED, and how many messages
+// the pipeline's consumers are redelivering.
+func (m *meter) routedLag(ctx context.Context) (lag uint64, redelivered int, err error) {
 	for _, c := range m.fanin {
 		info, err := c.Info(ctx)
 		if err != nil {
-			return n, err
+			return lag, redelivered, err
 		}
-		n += info.NumPending + uint64(info.NumAckPending)
+		lag += info.NumPending + uint64(info.NumAckPending)
+		redelivered += info.NumRedelivered
 	}
-	return n, nil
+	for _, c := range []jetstream.Consumer{m.router, m.proc} {
+		info, err := c.Info(ctx)
+		if err != nil {
+			return lag, redelivered, err
+		}
+		redelivered += info.NumRedelivered
+	}
+	return lag, redelivered, nil
 }
 
 // ingestMsgs is how many messages TLM_INGEST has stored (its last sequence).

@@ -8,7 +8,9 @@
 //   - resident memory (VmRSS and its peak VmHWM from /proc/self/status),
 //     the Go heap in use (runtime/metrics) and the goroutine count;
 //   - frames sent by the stations and processed by the pipeline (KV
-//     meridian_stats "pipeline"), and the router's lag on TLM_INGEST;
+//     meridian_stats "pipeline"), the gateway's frames per message, the
+//     router's lag on TLM_INGEST, the fan-in's on TLM_ROUTED, the depth of
+//     the processor's hand-off TLM_WORK and the consumers' redeliveries;
 //   - the end-to-end latency of emergency frames, from the frame's
 //     timestamp_ms (set by the simulated satellite when it generates the
 //     frame) to its arrival on tlm.processed.> (a core subscription in this
@@ -18,7 +20,8 @@
 // (Report.Failures): every frame the stations sent was ingested and either
 // processed or dropped as a duplicate of a frame relayed by two stations;
 // the goroutine count at the end is within a small bound of the count
-// after warm-up, and back to the idle count once the stations are gone;
+// after warm-up, and back near the idle count once the stations are gone
+// (each station leaves its durable dispatch consumer behind, by design);
 // resident memory grew less than a bound between the end of warm-up and
 // the end of the run. Latency goals are reported, not asserted: on a
 // shared two-core machine they measure the machine as much as the code.

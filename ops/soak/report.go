@@ -18,16 +18,16 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	}
 	fmt.Fprintf(w, "; %d stations, emergency ratio %g, sample every %s, warm-up %s.\n\n", c.Stations, c.EmergencyRatio, c.Sample, c.Warmup)
 
-	fmt.Fprintln(w, "| t | load | phase | offered/s | sent/s | processed/s | frames/msg | RSS | heap | goroutines | lag TLM_INGEST | lag TLM_ROUTED | redelivering | emergency n | p50 | p99 | max |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| t | load | phase | offered/s | sent/s | processed/s | frames/msg | RSS | heap | goroutines | lag TLM_INGEST | lag TLM_ROUTED | TLM_WORK | redelivering | emergency n | p50 | p99 | max |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, s := range r.Samples {
 		ph := s.Phase
 		if s.Warmup {
 			ph += " (warm-up)"
 		}
-		fmt.Fprintf(w, "| %s | %.1f | %s | %.0f | %.0f | %.0f | %.1f | %s | %s | %d | %d | %d | %d | %d | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %.1f | %s | %.0f | %.0f | %.0f | %.1f | %s | %s | %d | %d | %d | %d | %d | %d | %s | %s | %s |\n",
 			s.At.Round(time.Second), s.Load1, ph, s.Offered, s.Sent, s.Processed, s.Batch, mib(s.RSS), mib(s.Heap), s.Goroutines, s.IngestLag,
-			s.RoutedLag, s.Redelivered, s.Emergency, ms(s.P50), ms(s.P99), ms(s.Max))
+			s.RoutedLag, s.WorkDepth, s.Redelivered, s.Emergency, ms(s.P50), ms(s.P99), ms(s.Max))
 	}
 	fmt.Fprintln(w)
 

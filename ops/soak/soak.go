@@ -139,6 +139,7 @@ type Sample struct {
 	Goroutines    int
 	IngestLag     uint64  // router's pending + unacked messages on TLM_INGEST
 	RoutedLag     uint64  // the fan-in's pending + unacked messages on TLM_ROUTED
+	WorkDepth     uint64  // messages in the processor's hand-off TLM_WORK (capacity 64)
 	Redelivered   int     // messages the router, fan-in and processor consumers are redelivering (AckWait expired or nak)
 	Batch         float64 // frames sent per message stored in TLM_INGEST in the window
 	Load1         float64 // the machine's 1-minute load average (/proc/loadavg)
@@ -347,8 +348,12 @@ func (r *Report) sample(ctx context.Context, cfg Config, phases []Phase, sm *sim
 		if err != nil {
 			cfg.Logger.Warn("soak: TLM_INGEST state", "err", err)
 		}
+		depth, err := m.workDepth(ctx)
+		if err != nil {
+			cfg.Logger.Warn("soak: TLM_WORK state", "err", err)
+		}
 		rss, hwm := readRSS()
-		smp := Sample{RoutedLag: rlag, Redelivered: redelivered, Load1: loadAvg(), At: at, Phase: phases[phase].Name, Warmup: at < cfg.Warmup,
+		smp := Sample{RoutedLag: rlag, WorkDepth: depth, Redelivered: redelivered, Load1: loadAvg(), At: at, Phase: phases[phase].Name, Warmup: at < cfg.Warmup,
 			Offered: float64(offered-prevOffered) / dt, Sent: float64(sent-prevSent) / dt, Processed: float64(st.FramesProcessed-prevProcessed) / dt,
 			RSS: rss, HWM: hwm, Heap: heapBytes(), Goroutines: runtime.NumGoroutine(), IngestLag: lag}
 		if msgs > prevMsgs { // frames the stations sent per message the gateway stored
@@ -444,8 +449,8 @@ func (s Sample) line() string {
 	if s.Warmup {
 		w = "w"
 	}
-	return fmt.Sprintf("%6s load %4.1f %-9s%s offered %6.0f/s sent %6.0f/s processed %6.0f/s  %5.1f frames/msg  rss %7s heap %7s  goroutines %4d  lag ingest %6d routed %6d redelivering %3d  emergency n=%4d p50 %s p99 %s max %s",
-		s.At.Round(time.Second), s.Load1, s.Phase, w, s.Offered, s.Sent, s.Processed, s.Batch, mib(s.RSS), mib(s.Heap), s.Goroutines, s.IngestLag, s.RoutedLag, s.Redelivered,
+	return fmt.Sprintf("%6s load %4.1f %-9s%s offered %6.0f/s sent %6.0f/s processed %6.0f/s  %5.1f frames/msg  rss %7s heap %7s  goroutines %4d  lag ingest %6d routed %6d work %2d redelivering %3d  emergency n=%4d p50 %s p99 %s max %s",
+		s.At.Round(time.Second), s.Load1, s.Phase, w, s.Offered, s.Sent, s.Processed, s.Batch, mib(s.RSS), mib(s.Heap), s.Goroutines, s.IngestLag, s.RoutedLag, s.WorkDepth, s.Redelivered,
 		s.Emergency, ms(s.P50), ms(s.P99), ms(s.Max))
 }
 
@@ -556,6 +561,7 @@ type meter struct {
 	fanin  []jetstream.Consumer
 	proc   jetstream.Consumer
 	ingest jetstream.Stream
+	work   jetstream.Stream
 }
 
 func newMeter(ctx context.Context, js jetstream.JetStream) (*meter, error) {
@@ -591,6 +597,9 @@ func newMeter(ctx context.Context, js jetstream.JetStream) (*meter, error) {
 		return nil, fmt.Errorf("soak: processor consumer on %s: %w", schemas.StreamWork, err)
 	}
 	if m.ingest, err = js.Stream(ctx, schemas.StreamIngest); err != nil {
+		return nil, fmt.Errorf("soak: %w", err)
+	}
+	if m.work, err = js.Stream(ctx, schemas.StreamWork); err != nil {
 		return nil, fmt.Errorf("soak: %w", err)
 	}
 	return m, nil
@@ -630,6 +639,16 @@ func (m *meter) ingestMsgs(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	return info.State.LastSeq, nil
+}
+
+// workDepth is how many messages wait in TLM_WORK: full (64) means the
+// processor is the narrower stage, near empty that the fan-in is.
+func (m *meter) workDepth(ctx context.Context) (uint64, error) {
+	info, err := m.work.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.Msgs, nil
 }
 
 func (m *meter) lag(ctx context.Context) (uint64, error) {

@@ -45,8 +45,8 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 
 	fmt.Fprintf(w, "* Memory: peak RSS (VmHWM) %s; RSS %s after warm-up, %s at the end of the %s phase (growth bound %s).\n",
 		mib(r.PeakRSS), mib(r.RSSBaseline), mib(r.RSSEnd), r.Phases[0].Name, mib(r.RSSLimit))
-	fmt.Fprintf(w, "* Goroutines: %d idle before the stations connected, %d after warm-up, %d at the end of the %s phase, %d idle after the stations left (bound ±%d).\n",
-		r.GoroutinesIdleBefore, r.GoroutinesBaseline, r.GoroutinesEnd, r.Phases[0].Name, r.GoroutinesIdleAfter, c.GoroutineSlack)
+	fmt.Fprintf(w, "* Goroutines: %d idle before the stations connected, %d after warm-up, %d at the end of the %s phase, %d idle after the stations left (bounds ±%d running, +%d idle).\n",
+		r.GoroutinesIdleBefore, r.GoroutinesBaseline, r.GoroutinesEnd, r.Phases[0].Name, r.GoroutinesIdleAfter, c.GoroutineSlack, idleBound(c))
 	fmt.Fprintf(w, "* Frames: stations sent %d (%d emergency; %d second copies relayed; %d skipped because a station was still writing); "+
 		"pipeline ingested %d, processed %d, dropped %d duplicates and %d invalid; the tlm.processed subscriber saw %d (%d emergency, %d messages dropped); drained %s after the stations stopped.\n",
 		r.Sent, r.Emergency, r.Relayed, r.Skipped, r.Ingested, r.Processed, r.Duplicates, r.Invalid, r.Received, r.ProbeEmergency, r.ProbeDropped,

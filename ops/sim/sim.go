@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -79,6 +80,10 @@ func (c *Config) defaults() {
 type Stats struct {
 	Frames, Emergency, Relayed, Detections, TLEUpdates, Commands, Reconnects atomic.Uint64
 	Commanded                                                                atomic.Uint64 // commands received back on station sessions
+	// Skipped counts generated frames a station could not take because it
+	// was still writing earlier ones (the gateway pushing back): offered
+	// load minus Skipped is what was sent.
+	Skipped atomic.Uint64
 }
 
 // Sim is a running simulation.
@@ -86,6 +91,7 @@ type Sim struct {
 	cfg   Config
 	nc    *nats.Conn // optional: TLE sources and operators
 	js    jetstream.JetStream
+	rate  atomic.Uint64 // math.Float64bits of the frames per second per station
 	Stats Stats
 }
 
@@ -93,6 +99,7 @@ type Sim struct {
 func New(cfg Config, nc *nats.Conn) (*Sim, error) {
 	cfg.defaults()
 	s := &Sim{cfg: cfg, nc: nc}
+	s.rate.Store(math.Float64bits(cfg.FrameRate))
 	if nc != nil {
 		js, err := jetstream.New(nc)
 		if err != nil {
@@ -102,6 +109,17 @@ func New(cfg Config, nc *nats.Conn) (*Sim, error) {
 	}
 	return s, nil
 }
+
+// SetFrameRate changes the frames per second per station of a running (or
+// not yet started) simulation; the generator picks it up at its next tick.
+func (s *Sim) SetFrameRate(perStation float64) {
+	if perStation > 0 {
+		s.rate.Store(math.Float64bits(perStation))
+	}
+}
+
+// FrameRate is the current frames per second per station.
+func (s *Sim) FrameRate() float64 { return math.Float64frombits(s.rate.Load()) }
 
 // StationID names simulated station i.
 func StationID(i int) string { return fmt.Sprintf("gs-sim-%02d", i+1) }
@@ -154,8 +172,8 @@ func collect(ch <-chan error) []error {
 func (s *Sim) satellites(ctx context.Context, feeds []chan schemas.MF1Header) error {
 	n := s.cfg.Stations * s.cfg.SatsPerStation
 	seq := make([]uint64, n)
-	total := s.cfg.FrameRate * float64(s.cfg.Stations)
-	tick, perTick := pace(total)
+	cur := s.FrameRate()
+	tick, perTick := pace(cur * float64(s.cfg.Stations))
 	defer tick.Stop()
 	r := rand.New(rand.NewPCG(1, 2))
 	for {
@@ -167,6 +185,12 @@ func (s *Sim) satellites(ctx context.Context, feeds []chan schemas.MF1Header) er
 			return nil
 		case <-tick.C:
 		}
+		if r := s.FrameRate(); r != cur {
+			cur = r
+			var interval time.Duration
+			interval, perTick = paceOf(cur * float64(s.cfg.Stations))
+			tick.Reset(interval)
+		}
 		now := uint64(time.Now().UnixMilli())
 		for range perTick {
 			sat := r.IntN(n)
@@ -177,7 +201,9 @@ func (s *Sim) satellites(ctx context.Context, feeds []chan schemas.MF1Header) er
 			}
 			st := sat / s.cfg.SatsPerStation
 			h.StationID = uint8(st + 1)
-			offer(feeds[st], h)
+			if !offer(feeds[st], h) {
+				s.Stats.Skipped.Add(1)
+			}
 			if r.Float64() < s.cfg.OverlapRatio {
 				next := (st + 1) % s.cfg.Stations
 				h.StationID = uint8(next + 1)
@@ -204,6 +230,12 @@ func offer(ch chan schemas.MF1Header, h schemas.MF1Header) bool {
 // pace returns a ticker and how many events each tick carries for a rate
 // in events per second (ticks at most every 10 ms).
 func pace(rate float64) (*time.Ticker, int) {
+	interval, per := paceOf(rate)
+	return time.NewTicker(interval), per
+}
+
+// paceOf is pace's tick interval and events per tick.
+func paceOf(rate float64) (time.Duration, int) {
 	if rate <= 0 {
 		rate = 1
 	}
@@ -213,7 +245,7 @@ func pace(rate float64) (*time.Ticker, int) {
 		per = int(rate/100 + 0.5)
 		interval = 10 * time.Millisecond
 	}
-	return time.NewTicker(interval), per
+	return interval, per
 }
 
 // station dials the gateway, says HELLO and streams its feed; it redials

@@ -134,3 +134,30 @@ func FuzzDecodeDetection(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendBatchFrames: on any input AppendBatchFrames either refuses it
+// or returns frames that, under a new header, decode as the same frames as
+// the original batch.
+func FuzzAppendBatchFrames(f *testing.F) {
+	f.Add(AppendFrameBatch(nil, sampleBatch()))
+	f.Add([]byte{0x80})
+	f.Add([]byte("junk"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		frames, station, n, err := AppendBatchFrames(nil, data)
+		if err != nil {
+			return
+		}
+		var orig FrameBatch
+		if Unmarshal(data, &orig) != nil {
+			return // structurally fine but not a FrameBatch (e.g. wrong field types)
+		}
+		merged := append(AppendFrameBatchHeader(nil, string(station), n), frames...)
+		var got FrameBatch
+		if err := Unmarshal(merged, &got); err != nil {
+			t.Fatalf("re-headed batch does not decode: %v", err)
+		}
+		if len(got.Frames) != len(orig.Frames) || got.StationID != orig.StationID {
+			t.Fatalf("re-headed batch: %d frames from %q, original %d from %q", len(got.Frames), got.StationID, len(orig.Frames), orig.StationID)
+		}
+	})
+}

@@ -137,3 +137,121 @@ func (w *walker) value(depth int) error {
 	}
 	return fmt.Errorf("invalid msgpack code 0x%02x", c)
 }
+
+// AppendBatchFrames appends the encoded frames of an encoded FrameBatch to
+// dst, byte for byte, and returns the batch's station_id (a sub-slice of
+// batch) and the number of frames. It lets the fan-in merge small batches
+// into one without decoding and re-encoding every frame. The batch is
+// checked structurally first (see checkStructure); a batch that is not a
+// map with a non-empty frames array fails with ErrMalformed.
+func AppendBatchFrames(dst, batch []byte) (out, station []byte, n int, err error) {
+	if err := checkStructure(batch); err != nil {
+		return dst, nil, 0, fmt.Errorf("%w: frame batch: %v", ErrMalformed, err)
+	}
+	w := walker{b: batch}
+	pairs, err := w.mapLen()
+	if err != nil {
+		return dst, nil, 0, fmt.Errorf("%w: frame batch: %v", ErrMalformed, err)
+	}
+	for range pairs {
+		key, err := w.str()
+		if err != nil {
+			return dst, nil, 0, fmt.Errorf("%w: frame batch key: %v", ErrMalformed, err)
+		}
+		switch string(key) {
+		case "station_id":
+			if station, err = w.str(); err != nil {
+				return dst, nil, 0, fmt.Errorf("%w: station_id: %v", ErrMalformed, err)
+			}
+		case "frames":
+			if n > 0 {
+				return dst, nil, 0, fmt.Errorf("%w: frames given twice", ErrMalformed)
+			}
+			count, err := w.arrayLen()
+			if err != nil {
+				return dst, nil, 0, fmt.Errorf("%w: frames: %v", ErrMalformed, err)
+			}
+			for range count {
+				start := w.i
+				if err := w.value(1); err != nil {
+					return dst, nil, 0, fmt.Errorf("%w: frame: %v", ErrMalformed, err)
+				}
+				dst = append(dst, batch[start:w.i]...)
+			}
+			n += int(count)
+		default:
+			if err := w.value(1); err != nil {
+				return dst, nil, 0, fmt.Errorf("%w: %v", ErrMalformed, err)
+			}
+		}
+	}
+	if n == 0 {
+		return dst, nil, 0, fmt.Errorf("%w: %v", ErrMalformed, ErrNoFrames)
+	}
+	return dst, station, n, nil
+}
+
+func (w *walker) mapLen() (uint64, error) {
+	if err := w.need(1); err != nil {
+		return 0, err
+	}
+	c := w.b[w.i]
+	w.i++
+	switch {
+	case c >= 0x80 && c <= 0x8f:
+		return uint64(c & 0x0f), nil
+	case c == 0xde:
+		return w.uint(2)
+	case c == 0xdf:
+		return w.uint(4)
+	}
+	return 0, fmt.Errorf("not a map (0x%02x)", c)
+}
+
+func (w *walker) arrayLen() (uint64, error) {
+	if err := w.need(1); err != nil {
+		return 0, err
+	}
+	c := w.b[w.i]
+	w.i++
+	switch {
+	case c >= 0x90 && c <= 0x9f:
+		return uint64(c & 0x0f), nil
+	case c == 0xdc:
+		return w.uint(2)
+	case c == 0xdd:
+		return w.uint(4)
+	}
+	return 0, fmt.Errorf("not an array (0x%02x)", c)
+}
+
+func (w *walker) str() ([]byte, error) {
+	if err := w.need(1); err != nil {
+		return nil, err
+	}
+	c := w.b[w.i]
+	w.i++
+	var n uint64
+	var err error
+	switch {
+	case c >= 0xa0 && c <= 0xbf:
+		n = uint64(c & 0x1f)
+	case c == 0xd9:
+		n, err = w.uint(1)
+	case c == 0xda:
+		n, err = w.uint(2)
+	case c == 0xdb:
+		n, err = w.uint(4)
+	default:
+		return nil, fmt.Errorf("not a string (0x%02x)", c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := w.need(n); err != nil {
+		return nil, err
+	}
+	s := w.b[w.i : w.i+int(n)]
+	w.i += int(n)
+	return s, nil
+}

@@ -550,7 +550,7 @@ func (d *mvccDemo) conjunction() error {
 	for id := uint32(1); id <= objects; id++ {
 		rec := randomTLE(id, r)
 		loaded[id] = rec
-		ups = append(ups, catalog.Update{Source: "18sds", Rec: rec})
+		ups = append(ups, catalog.Update{Source: "18th-sds", Rec: rec})
 		if len(ups) == batch || id == objects {
 			res, err := cat.Apply(d.ctx, ups)
 			if err != nil {
@@ -564,7 +564,7 @@ func (d *mvccDemo) conjunction() error {
 		}
 	}
 	took := time.Since(start)
-	d.p("    loaded %d TLEs (source 18sds) through catalog.Apply in %d group commits of %d: %v (%.0f TLEs/s)\n",
+	d.p("    loaded %d TLEs (source 18th-sds) through catalog.Apply in %d group commits of %d: %v (%.0f TLEs/s)\n",
 		objects, commits, batch, took.Round(time.Millisecond), objects/took.Seconds())
 
 	ids := make([]uint32, queried)
@@ -586,7 +586,7 @@ func (d *mvccDemo) conjunction() error {
 		if err != nil {
 			return false, fmt.Errorf("query object %d: %w", id, err)
 		}
-		ok := e.Rec == loaded[id] && e.Source == "18sds" && e.CommitTS <= snap.TS()
+		ok := e.Rec == loaded[id] && e.Source == "18th-sds" && e.CommitTS <= snap.TS()
 		if !ok && len(bad) < 5 {
 			bad = append(bad, fmt.Sprintf("%d: %s epoch %.4f ts %d", id, e.Source, e.Rec.Epoch, e.CommitTS))
 		}

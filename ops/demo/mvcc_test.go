@@ -38,7 +38,7 @@ func TestMVCCDemo(t *testing.T) {
 		"versions [120 90 70 30] -> compaction -> [120 90 70], 1 dropped",
 		"ts=120 kept (above the watermark); ts=90 kept (what a reader at the watermark sees); ts=70 kept (safety margin); ts=30 collected",
 		"versions [120 90 70 30] -> compaction -> [120 90], 2 dropped",
-		"loaded 10000 TLEs (source 18sds) through catalog.Apply in 10 group commits",
+		"loaded 10000 TLEs (source 18th-sds) through catalog.Apply in 10 group commits",
 		"100/100 versions read are pre-update",
 		"sees 50/50 updated objects (catalog still 10000 objects)",
 		"all criteria hold",

@@ -48,6 +48,14 @@ var (
 
 // Config configures the fan-in. The zero value works.
 type Config struct {
+	// MaxMerge is how many routed batches of one priority that are already
+	// waiting may be merged into one hand-off (default 64; 1 disables
+	// merging). Stations send small batches; merging them is what lets the
+	// pipeline move tens of thousands of frames per second through a
+	// hand-off of 64 messages.
+	MaxMerge int
+	// MaxMergeFrames bounds the frames of a merged hand-off (default 4096).
+	MaxMergeFrames int
 	// Observe, when set, sees each batch as it is handed on (tests).
 	Observe func(priority schemas.Priority, data []byte)
 	Logger  *slog.Logger
@@ -62,6 +70,9 @@ type FanIn struct {
 	emergency atomic.Uint64
 	routine   atomic.Uint64
 	ready     chan struct{}
+
+	emerg, rout chan jetstream.Msg
+	frames      []byte // scratch for merged frames
 }
 
 // New returns a fan-in using nc.
@@ -69,13 +80,23 @@ func New(nc *nats.Conn, cfg Config) *FanIn {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &FanIn{cfg: cfg, nc: nc, log: cfg.Logger.With("worker", "fanin"), ready: make(chan struct{})}
+	if cfg.MaxMerge <= 0 {
+		cfg.MaxMerge = 64
+	}
+	if cfg.MaxMergeFrames <= 0 {
+		cfg.MaxMergeFrames = 4096
+	}
+	return &FanIn{cfg: cfg, nc: nc, log: cfg.Logger.With("worker", "fanin"), ready: make(chan struct{}),
+		// Buffered so that batches waiting in the client are there to be
+		// merged; emergency still goes first at every hand-off.
+		emerg: make(chan jetstream.Msg, 64), rout: make(chan jetstream.Msg, 64)}
 }
 
 // Ready is closed once both consumers run.
 func (f *FanIn) Ready() <-chan struct{} { return f.ready }
 
-// Handed returns how many emergency and routine batches were handed on.
+// Handed returns how many emergency and routine routed batches were handed
+// on (merged ones count each).
 func (f *FanIn) Handed() (emergency, routine uint64) { return f.emergency.Load(), f.routine.Load() }
 
 // Run drains until ctx ends; the batch being handed on is finished first.
@@ -94,19 +115,18 @@ func (f *FanIn) Run(ctx context.Context) error {
 	if err != nil {
 		return quiet(ctx, err)
 	}
-	routineC, err := mk("fanin-routine", schemas.RoutedRout, 16)
+	routineC, err := mk("fanin-routine", schemas.RoutedRout, 128)
 	if err != nil {
 		return quiet(ctx, err)
 	}
-	emerg, routine := make(chan jetstream.Msg), make(chan jetstream.Msg)
+	emerg, routine := f.emerg, f.rout
 	pctx, stopPull := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, p := range []struct {
 		c   jetstream.Consumer
 		out chan jetstream.Msg
-		n   int
-	}{{emergC, emerg, 16}, {routineC, routine, 1}} {
-		it, err := p.c.Messages(jetstream.PullMaxMessages(p.n))
+	}{{emergC, emerg}, {routineC, routine}} {
+		it, err := p.c.Messages(jetstream.PullMaxMessages(64))
 		if err != nil {
 			stopPull()
 			wg.Wait()
@@ -119,34 +139,62 @@ func (f *FanIn) Run(ctx context.Context) error {
 		}()
 	}
 	close(f.ready)
-	defer func() { stopPull(); wg.Wait() }()
+	defer func() {
+		stopPull()
+		wg.Wait()
+		for _, ch := range []chan jetstream.Msg{emerg, routine} {
+			for len(ch) > 0 {
+				_ = (<-ch).Nak() // not handed on: redelivered at once to the next run
+			}
+		}
+	}()
 	for {
 		// Emergency first, whenever one is waiting.
 		select {
 		case m := <-emerg:
-			f.handOff(ctx, m, schemas.PriorityEmergency)
+			f.handOff(ctx, f.gather(m, emerg), schemas.PriorityEmergency)
 			continue
 		default:
 		}
 		select {
 		case m := <-emerg:
-			f.handOff(ctx, m, schemas.PriorityEmergency)
+			f.handOff(ctx, f.gather(m, emerg), schemas.PriorityEmergency)
 		case m := <-routine:
 			// An emergency batch may have become ready at the same moment;
 			// the random select must not let this routine one pass it.
-			for drained := false; !drained; {
-				select {
-				case e := <-emerg:
-					f.handOff(ctx, e, schemas.PriorityEmergency)
-				default:
-					drained = true
-				}
-			}
-			f.handOff(ctx, m, schemas.PriorityRoutine)
+			f.drainEmergency(ctx)
+			f.handOff(ctx, f.gather(m, routine), schemas.PriorityRoutine)
 		case <-ctx.Done():
 			return nil
 		}
 	}
+}
+
+// drainEmergency hands on every emergency batch waiting now.
+func (f *FanIn) drainEmergency(ctx context.Context) {
+	for {
+		select {
+		case e := <-f.emerg:
+			f.handOff(ctx, f.gather(e, f.emerg), schemas.PriorityEmergency)
+		default:
+			return
+		}
+	}
+}
+
+// gather returns first plus the batches of the same priority already
+// waiting, up to MaxMerge.
+func (f *FanIn) gather(first jetstream.Msg, more <-chan jetstream.Msg) []jetstream.Msg {
+	msgs := []jetstream.Msg{first}
+	for len(msgs) < f.cfg.MaxMerge {
+		select {
+		case m := <-more:
+			msgs = append(msgs, m)
+		default:
+			return msgs
+		}
+	}
+	return msgs
 }
 
 // pull feeds a consumer's messages into out until ctx ends.
@@ -172,21 +220,65 @@ func pull(ctx context.Context, it jetstream.MessagesContext, out chan<- jetstrea
 	}
 }
 
-// handOff publishes one routed batch to the bounded hand-off, waiting and
-// retrying while it is full, and acks the routed message once stored. On
-// shutdown mid-wait the message is nak'ed (redelivered later): never lost.
-func (f *FanIn) handOff(ctx context.Context, m jetstream.Msg, p schemas.Priority) {
-	if err := schemas.Decode(m.Data(), new(schemas.FrameBatch)); err != nil {
-		bus.CountMalformed("fanin")
-		f.log.Warn("fanin: malformed routed batch terminated", "subject", m.Subject(), "err", err)
-		_ = m.TermWithReason("malformed")
-		return
+// handOff merges routed batches of one priority into one hand-off (up to
+// MaxMergeFrames frames; what does not fit goes in the next), publishes it
+// to the bounded hand-off, waiting and retrying while it is full, and acks
+// the routed messages once it is stored. A malformed routed batch is
+// terminated and counted. While a routine hand-off waits for room, emergency
+// batches that arrive are handed on first. On shutdown mid-wait the
+// messages are nak'ed (redelivered later): never lost.
+func (f *FanIn) handOff(ctx context.Context, msgs []jetstream.Msg, p schemas.Priority) {
+	for len(msgs) > 0 {
+		f.frames = f.frames[:0]
+		var station []byte
+		frames, taken, ok := 0, 0, msgs[:0:0]
+		for _, m := range msgs {
+			before := len(f.frames)
+			out, st, n, err := schemas.AppendBatchFrames(f.frames, m.Data())
+			if err != nil {
+				bus.CountMalformed("fanin")
+				f.log.Warn("fanin: malformed routed batch terminated", "subject", m.Subject(), "err", err)
+				_ = m.TermWithReason("malformed")
+				taken++
+				continue
+			}
+			if len(ok) > 0 && frames+n > f.cfg.MaxMergeFrames {
+				f.frames = out[:before]
+				break
+			}
+			if len(ok) == 0 {
+				station = st
+			}
+			f.frames, frames = out, frames+n
+			ok = append(ok, m)
+			taken++
+		}
+		msgs = msgs[taken:]
+		if len(ok) == 0 {
+			continue
+		}
+		data := ok[0].Data() // a lone batch is handed on as it came
+		if len(ok) > 1 {
+			data = append(schemas.AppendFrameBatchHeaderBytes(make([]byte, 0, 16+len(f.frames)), station, frames), f.frames...)
+		}
+		f.publish(ctx, ok, data, p)
 	}
+}
+
+// publish stores data in the hand-off and settles the routed messages it
+// carries.
+func (f *FanIn) publish(ctx context.Context, ms []jetstream.Msg, data []byte, p schemas.Priority) {
+	// The hand-off's id is its first routed message's stream sequence (and
+	// how many it merges): a redelivered hand-off is de-duplicated by
+	// JetStream, a differently merged one by the processor's frame keys.
 	id := "fanin:0"
-	if md, err := m.Metadata(); err == nil {
+	if md, err := ms[0].Metadata(); err == nil {
 		id = "fanin:" + strconv.FormatUint(md.Sequence.Stream, 10)
 	}
-	msg := bus.NewMsg(schemas.WorkSubject, m.Data(), id)
+	if len(ms) > 1 {
+		id += "+" + strconv.Itoa(len(ms)-1)
+	}
+	msg := bus.NewMsg(schemas.WorkSubject, data, id)
 	lastProgress := time.Now()
 	for attempt := 0; ; attempt++ {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -201,27 +293,43 @@ func (f *FanIn) handOff(ctx context.Context, m jetstream.Msg, p schemas.Priority
 			f.log.Warn("fanin: hand-off failed; retrying", "err", err)
 		}
 		if time.Since(lastProgress) > 10*time.Second {
-			_ = m.InProgress() // still ours: keep it from being redelivered while we wait
+			for _, m := range ms {
+				_ = m.InProgress() // still ours: keep it from being redelivered while we wait
+			}
 			lastProgress = time.Now()
+		}
+		if p == schemas.PriorityRoutine {
+			f.drainEmergency(ctx) // the hand-off's next free slot goes to emergencies
 		}
 		select {
 		case <-ctx.Done():
-			_ = m.Nak()
+			for _, m := range ms {
+				_ = m.Nak()
+			}
 			return
 		case <-time.After(min(time.Duration(attempt+1)*time.Millisecond, 50*time.Millisecond)):
 		}
 	}
-	if err := m.DoubleAck(context.WithoutCancel(ctx)); err != nil {
-		f.log.Warn("fanin: ack failed; the batch may be handed on again (de-duplicated by id)", "err", err)
+	if len(ms) == 1 {
+		if err := ms[0].DoubleAck(context.WithoutCancel(ctx)); err != nil {
+			f.log.Warn("fanin: ack failed; the batch may be handed on again (de-duplicated by id)", "err", err)
+		}
+	} else {
+		// One round trip per merged batch would cost what merging saves; a
+		// lost ack redelivers a batch whose frames the processor already
+		// knows (de-duplicated by frame key).
+		for _, m := range ms {
+			_ = m.Ack()
+		}
 	}
 	if p == schemas.PriorityEmergency {
-		f.emergency.Add(1)
+		f.emergency.Add(uint64(len(ms)))
 	} else {
-		f.routine.Add(1)
+		f.routine.Add(uint64(len(ms)))
 	}
-	handedTotal.WithLabelValues(string(p)).Inc()
+	handedTotal.WithLabelValues(string(p)).Add(float64(len(ms)))
 	if f.cfg.Observe != nil {
-		f.cfg.Observe(p, m.Data())
+		f.cfg.Observe(p, data)
 	}
 }
 

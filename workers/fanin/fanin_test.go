@@ -1,6 +1,7 @@
 package fanin_test
 
 import (
+	"fmt"
 	"context"
 	"sync"
 	"testing"
@@ -40,7 +41,9 @@ func TestEmergencyOvertakesRoutineBacklogUnderBackpressure(t *testing.T) {
 	ctx := context.Background()
 	var mu sync.Mutex
 	var order []uint64 // sequences handed on: routine 1..100, emergency 1001..1005
-	f := fanin.New(bustest.Conn(t, b), fanin.Config{Logger: bustest.Logger(t), Observe: func(_ schemas.Priority, data []byte) {
+	// MaxMerge 1: one routed batch per hand-off, so the hand-off's 64 slots
+	// fill with the backlog (TestMergesWaitingBatches covers merging).
+	f := fanin.New(bustest.Conn(t, b), fanin.Config{MaxMerge: 1, Logger: bustest.Logger(t), Observe: func(_ schemas.Priority, data []byte) {
 		mu.Lock()
 		order = append(order, seqOf(t, data))
 		mu.Unlock()
@@ -127,4 +130,86 @@ func TestMalformedRoutedBatchTerminated(t *testing.T) {
 		_, r := f.Handed()
 		return r == 1 && bus.MalformedCount("fanin") >= 1
 	}, "malformed not terminated or good batch not handed on")
+}
+
+// Routed batches that wait are merged into few hand-offs; every frame is
+// handed on exactly once, emergency frames in hand-offs of their own and
+// before the routine backlog.
+func TestMergesWaitingBatches(t *testing.T) {
+	b := bustest.New(t)
+	ctx := context.Background()
+	for i := range 500 { // 500 routine batches of 2 frames, queued before the fan-in starts
+		fb := schemas.FrameBatch{StationID: fmt.Sprintf("gs-%d", i%12)}
+		for j := range 2 {
+			fb.Frames = append(fb.Frames, schemas.Frame{StationID: fb.StationID, SourceID: fb.StationID, Sequence: uint64(2*i + j + 1), SatelliteID: 1})
+		}
+		if _, err := b.JS.Publish(ctx, "tlm.routed.routine."+fb.StationID, schemas.AppendFrameBatch(nil, &fb)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		if _, err := b.JS.Publish(ctx, "tlm.routed.emergency.gs-1", batch(uint64(5001+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var kinds []schemas.Priority
+	f := fanin.New(bustest.Conn(t, b), fanin.Config{Logger: bustest.Logger(t), Observe: func(p schemas.Priority, _ []byte) {
+		mu.Lock()
+		kinds = append(kinds, p)
+		mu.Unlock()
+	}})
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- f.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+
+	cons, _ := bus.EnsureConsumer(ctx, b.JS, schemas.StreamWork, jetstream.ConsumerConfig{Durable: "test-processor"})
+	seen := map[uint64]int{}
+	var order []uint64 // frame sequences in hand-off order
+	handOffs := 0
+	for len(seen) < 1003 {
+		msgs, err := cons.Fetch(64, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for m := range msgs.Messages() {
+			got++
+			handOffs++
+			var fb schemas.FrameBatch
+			if err := schemas.Decode(m.Data(), &fb); err != nil {
+				t.Fatal(err)
+			}
+			for _, fr := range fb.Frames {
+				seen[fr.Sequence]++
+				order = append(order, fr.Sequence)
+			}
+			_ = m.Ack()
+		}
+		if got == 0 {
+			t.Fatalf("no hand-off within 5 s; %d of 1003 frames seen", len(seen))
+		}
+	}
+	for seq, n := range seen {
+		if n != 1 {
+			t.Fatalf("frame %d handed on %d times", seq, n)
+		}
+	}
+	if handOffs > 503/4 { // at least 4 routed batches per hand-off on average
+		t.Fatalf("%d hand-offs for 503 waiting batches: they were not merged", handOffs)
+	}
+	for i, seq := range order[:3] {
+		if seq < 5001 {
+			t.Fatalf("hand-off order starts %v: emergency frames did not go first (position %d)", order[:5], i)
+		}
+	}
+	if e, r := f.Handed(); e != 3 || r != 500 {
+		t.Fatalf("handed %d emergency, %d routine routed batches", e, r)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if kinds[0] != schemas.PriorityEmergency {
+		t.Fatalf("first hand-off was %s", kinds[0])
+	}
 }

@@ -32,8 +32,8 @@ import (
 // (MERIDIAN_CRASH_SYNC_ALWAYS=1 adds --sync-always).
 
 const (
-	crashStations = 4  // TCP stations sending mf1 frames
-	crashFrames   = 5  // frames each station writes per tick
+	crashStations = 4 // TCP stations sending mf1 frames
+	crashFrames   = 5 // frames each station writes per tick
 	crashTick     = 10 * time.Millisecond
 	crashSource   = "leolabs" // a configured TLE source
 )

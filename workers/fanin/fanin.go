@@ -22,7 +22,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -182,10 +181,7 @@ func (f *FanIn) handOff(ctx context.Context, m jetstream.Msg, p schemas.Priority
 		_ = m.TermWithReason("malformed")
 		return
 	}
-	id := "fanin:0"
-	if md, err := m.Metadata(); err == nil {
-		id = "fanin:" + strconv.FormatUint(md.Sequence.Stream, 10)
-	}
+	id := "fanin:" + bus.StoredID(m)
 	msg := bus.NewMsg(schemas.WorkSubject, m.Data(), id)
 	lastProgress := time.Now()
 	for attempt := 0; ; attempt++ {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -208,4 +209,19 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// StoredID identifies a message stored in a stream, for the Nats-Msg-Id of
+// what a worker derives from it: the stream, the sequence and the time the
+// message was stored, all the same on every redelivery. The sequence alone is
+// not enough: a stream that lost its tail in a crash (a write that never
+// reached the disk) gives the lost sequences to new messages, and the
+// downstream stream's duplicate window would then drop their outputs as
+// re-publications of the lost ones.
+func StoredID(m jetstream.Msg) string {
+	md, err := m.Metadata()
+	if err != nil {
+		return "0"
+	}
+	return md.Stream + ":" + strconv.FormatUint(md.Sequence.Stream, 10) + ":" + strconv.FormatInt(md.Timestamp.UnixNano(), 10)
 }

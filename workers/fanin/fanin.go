@@ -268,13 +268,10 @@ func (f *FanIn) handOff(ctx context.Context, msgs []jetstream.Msg, p schemas.Pri
 // publish stores data in the hand-off and settles the routed messages it
 // carries.
 func (f *FanIn) publish(ctx context.Context, ms []jetstream.Msg, data []byte, p schemas.Priority) {
-	// The hand-off's id is its first routed message's stream sequence (and
+	// The hand-off's id is its first routed message's stored identity (and
 	// how many it merges): a redelivered hand-off is de-duplicated by
 	// JetStream, a differently merged one by the processor's frame keys.
-	id := "fanin:0"
-	if md, err := ms[0].Metadata(); err == nil {
-		id = "fanin:" + strconv.FormatUint(md.Sequence.Stream, 10)
-	}
+	id := "fanin:" + bus.StoredID(ms[0])
 	if len(ms) > 1 {
 		id += "+" + strconv.Itoa(len(ms)-1)
 	}

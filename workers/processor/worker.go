@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -196,10 +195,7 @@ func (w *Worker) handle(ctx context.Context, pub *bus.Publisher, m jetstream.Msg
 	}
 	outs := w.core.Encode()
 	batchSeconds.Observe(time.Since(start).Seconds())
-	seq := "0"
-	if md, err := m.Metadata(); err == nil {
-		seq = strconv.FormatUint(md.Sequence.Stream, 10)
-	}
+	seq := bus.StoredID(m)
 	pubStart := time.Now()
 	errc := make(chan error, len(outs))
 	for _, o := range outs {

@@ -317,10 +317,7 @@ func (r *Router) route(ctx context.Context, pub *bus.Publisher, m jetstream.Msg,
 		}
 		o.batch.Frames = append(o.batch.Frames, *f)
 	}
-	seq := "0"
-	if md, err := m.Metadata(); err == nil {
-		seq = md.Stream + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
-	}
+	seq := bus.StoredID(m)
 	errc := make(chan error, len(outs))
 	for i, o := range outs {
 		data := schemas.AppendFrameBatch(nil, &o.batch)

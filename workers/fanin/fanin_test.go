@@ -1,8 +1,8 @@
 package fanin_test
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"

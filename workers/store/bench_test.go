@@ -108,7 +108,7 @@ func getReq(r *rand.Rand) []byte {
 // unloaded), conc=16 and conc=64 are that many requesters per core.
 func BenchmarkGetRequestReply(b *testing.B) {
 	bs, _ := benchWorker(b, 10_000)
-	for _, par := range []int{1, 8, 32} {
+	for _, par := range []int{1, 4, 8, 32} {
 		b.Run(fmt.Sprintf("conc=%d", par), func(b *testing.B) { requestLoad(b, bs.URL, schemas.OORTleGet, par, getReq) })
 	}
 }
@@ -129,7 +129,7 @@ func BenchmarkBareMicroEcho(b *testing.B) {
 	if err := svc.AddEndpoint("echo", micro.HandlerFunc(func(r micro.Request) { _ = r.Respond(reply) }), micro.WithEndpointSubject("bench.echo")); err != nil {
 		b.Fatal(err)
 	}
-	for _, par := range []int{1, 8, 32} {
+	for _, par := range []int{1, 4, 8, 32} {
 		b.Run(fmt.Sprintf("conc=%d", par), func(b *testing.B) { requestLoad(b, bs.URL, "bench.echo", par, getReq) })
 	}
 }

@@ -25,7 +25,8 @@ type Archive struct {
 	readOnly bool
 
 	mu      sync.RWMutex
-	index   map[string][]entry // by source id, in append order
+	spans   []map[string]span // per segment: each source's time range (a sparse index)
+	sizes   []int64           // per segment: bytes of complete, fsynced records
 	count   uint64
 	seen    *processor.Window // recent (satellite_id, sequence): redeliveries
 	segs    []vfs.File        // open segments (read handles), index = segment number
@@ -51,7 +52,7 @@ func OpenFS(fsys FS, dir string, readOnly bool) (*Archive, error) {
 			return nil, fmt.Errorf("archive: %w", err)
 		}
 	}
-	a := &Archive{fs: fsys, dir: dir, readOnly: readOnly, index: map[string][]entry{}, seen: processor.NewWindow(1 << 20)}
+	a := &Archive{fs: fsys, dir: dir, readOnly: readOnly, seen: processor.NewWindow(1 << 20)}
 	all, err := fsys.List(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) { // a missing dir (read-only) is an empty archive
 		return nil, fmt.Errorf("archive: %w", err)
@@ -111,6 +112,7 @@ func (a *Archive) load(name string, n uint32, last bool) error {
 		return fmt.Errorf("archive: %w", err)
 	}
 	a.segs = append(a.segs, f)
+	a.spans, a.sizes = append(a.spans, map[string]span{}), append(a.sizes, 0)
 	data, err := io.ReadAll(bufio.NewReader(f))
 	if err != nil {
 		return fmt.Errorf("archive: read %s: %w", name, err)
@@ -129,16 +131,24 @@ func (a *Archive) load(name string, n uint32, last bool) error {
 			}
 			break
 		}
-		a.add(string(r.source), entry{ts: r.ts, sat: r.sat, seq: r.seq, seg: n, off: int64(off), length: uint32(r.size)})
+		a.add(n, r.source, r.ts)
+		a.seen.Insert(processor.Key{SatelliteID: r.sat, Sequence: r.seq})
 		off += r.size
 	}
+	a.sizes[n] = int64(off)
 	return nil
 }
 
-func (a *Archive) add(source string, e entry) {
-	a.index[source] = append(a.index[source], e)
+// add records one archived frame in the sparse index.
+func (a *Archive) add(seg uint32, source []byte, ts uint64) {
+	m := a.spans[seg]
+	sp, ok := m[string(source)]
+	if !ok {
+		sp = span{from: ts, to: ts}
+	}
+	sp.from, sp.to, sp.n = min(sp.from, ts), max(sp.to, ts), sp.n+1
+	m[string(source)] = sp
 	a.count++
-	a.seen.Insert(processor.Key{SatelliteID: e.sat, Sequence: e.seq})
 }
 
 // rotate starts a new segment. The old one is closed only once the new one
@@ -164,6 +174,7 @@ func (a *Archive) rotate() error {
 		a.active.Close()
 	}
 	a.segs = append(a.segs, r)
+	a.spans, a.sizes = append(a.spans, map[string]span{}), append(a.sizes, 0)
 	a.active, a.activeN, a.size = w, n, 0
 	return nil
 }
@@ -189,7 +200,7 @@ func (a *Archive) Append(frames []schemas.Frame) (int, error) {
 	a.buf = a.buf[:0]
 	type pending struct {
 		source string
-		e      entry
+		ts     uint64
 	}
 	var added []pending
 	for i := range frames {
@@ -202,10 +213,8 @@ func (a *Archive) Append(frames []schemas.Frame) (int, error) {
 		if src == "" {
 			src = f.StationID
 		}
-		start := len(a.buf)
 		a.buf = appendRecord(a.buf, f.TimestampMs, f.SatelliteID, f.Sequence, []byte(src), schemas.AppendFrame(nil, f))
-		added = append(added, pending{src, entry{ts: f.TimestampMs, sat: f.SatelliteID, seq: f.Sequence,
-			seg: a.activeN, off: a.size + int64(start), length: uint32(len(a.buf) - start)}})
+		added = append(added, pending{src, f.TimestampMs})
 		a.seen.Insert(k) // also catches a frame repeated within the batch
 	}
 	if len(added) == 0 {
@@ -231,9 +240,9 @@ func (a *Archive) Append(frames []schemas.Frame) (int, error) {
 		return 0, a.poison(len(added), fmt.Errorf("archive: fsync: %w", err))
 	}
 	a.size += int64(len(a.buf))
+	a.sizes[a.activeN] = a.size
 	for _, p := range added {
-		a.index[p.source] = append(a.index[p.source], p.e)
-		a.count++
+		a.add(a.activeN, []byte(p.source), p.ts)
 	}
 	if a.size >= segmentMax {
 		if err := a.rotate(); err != nil {
@@ -282,45 +291,68 @@ func (a *Archive) Count() uint64 {
 func (a *Archive) Sources() []string {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	out := make([]string, 0, len(a.index))
-	for s := range a.index {
-		out = append(out, s)
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range a.spans {
+		for s := range m {
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
 	}
 	sort.Strings(out)
 	return out
 }
 
 // Query returns a source's frames with from <= timestamp_ms <= to, in
-// timestamp order.
+// timestamp order (append order among equal timestamps). It reads only the
+// segments whose time range for the source overlaps [from, to].
 func (a *Archive) Query(source string, from, to uint64) ([]schemas.Frame, error) {
+	type region struct {
+		f    vfs.File
+		size int64
+	}
+	var regions []region
 	a.mu.RLock()
-	var hits []entry
-	for _, e := range a.index[source] {
-		if e.ts >= from && e.ts <= to {
-			hits = append(hits, e)
+	for n, m := range a.spans {
+		if sp, ok := m[source]; ok && sp.from <= to && sp.to >= from {
+			regions = append(regions, region{a.segs[n], a.sizes[n]})
 		}
 	}
 	a.mu.RUnlock()
-	sort.SliceStable(hits, func(i, j int) bool { return hits[i].ts < hits[j].ts })
-	out := make([]schemas.Frame, 0, len(hits))
-	buf := make([]byte, 0, 4096)
-	for _, e := range hits {
-		buf = buf[:e.length]
-		if cap(buf) < int(e.length) {
-			buf = make([]byte, e.length)
-		}
-		if _, err := a.segs[e.seg].ReadAt(buf, e.off); err != nil {
+	type hit struct {
+		ts    uint64
+		frame schemas.Frame
+	}
+	var hits []hit
+	for _, r := range regions {
+		// Only fsynced, complete records lie below size; a concurrent
+		// Append writes past it.
+		data, err := io.ReadAll(io.NewSectionReader(r.f, 0, r.size))
+		if err != nil {
 			return nil, fmt.Errorf("archive: read: %w", err)
 		}
-		r, err := decodeRecord(buf)
-		if err != nil {
-			return nil, err
+		for off := 0; off < len(data); {
+			rec, err := decodeRecord(data[off:])
+			if err != nil {
+				return nil, fmt.Errorf("archive: at offset %d: %w", off, err)
+			}
+			off += rec.size
+			if rec.ts < from || rec.ts > to || string(rec.source) != source {
+				continue
+			}
+			var f schemas.Frame
+			if err := schemas.Decode(rec.frame, &f); err != nil {
+				return nil, fmt.Errorf("archive: %w", err)
+			}
+			hits = append(hits, hit{rec.ts, f})
 		}
-		var f schemas.Frame
-		if err := schemas.Decode(r.frame, &f); err != nil {
-			return nil, fmt.Errorf("archive: %w", err)
-		}
-		out = append(out, f)
+	}
+	sort.SliceStable(hits, func(i, j int) bool { return hits[i].ts < hits[j].ts })
+	out := make([]schemas.Frame, len(hits))
+	for i := range hits {
+		out[i] = hits[i].frame
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -164,4 +165,68 @@ func TestWorkerArchivesProcessedFramesOnce(t *testing.T) {
 	bustest.Eventually(t, 10*time.Second, func() bool {
 		return w.Archive().Count() == 100 && bus.MalformedCount("archive") >= 1 && bus.HandledCount("archive", "ack") >= 2
 	}, "archive holds %d frames, want 100", w.Archive().Count())
+}
+
+// Across many segments, range queries through the sparse index return
+// exactly the matching frames in timestamp order, before and after a
+// reopen, and the index holds one span per source per segment.
+func TestSparseIndexQueriesAcrossSegments(t *testing.T) {
+	defer func(old int64) { segmentMax = old }(segmentMax)
+	segmentMax = 4096
+	dir := t.TempDir()
+	a, err := Open(dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	for i := 0; i < n; i += 10 {
+		var batch []schemas.Frame
+		for j := i; j < i+10; j++ {
+			src := []string{"gs-a", "gs-b", "gs-c"}[j%3]
+			batch = append(batch, schemas.Frame{StationID: src, SourceID: src, SatelliteID: 7, Sequence: uint64(j + 1),
+				TimestampMs: uint64(1_000_000 + j), Payload: []byte("x")})
+		}
+		if _, err := a.Append(batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(a *Archive) {
+		t.Helper()
+		if len(a.spans) < 20 {
+			t.Fatalf("only %d segments; the test wants many", len(a.spans))
+		}
+		for seg, m := range a.spans {
+			if len(m) > 3 {
+				t.Fatalf("segment %d indexes %d sources", seg, len(m))
+			}
+		}
+		got, err := a.Query("gs-b", 1_001_000, 1_001_299)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 100 {
+			t.Fatalf("query returned %d frames, want 100", len(got))
+		}
+		for i, f := range got {
+			if want := uint64(1_001_000 + 3*i); f.TimestampMs != want || f.SourceID != "gs-b" {
+				t.Fatalf("frame %d: %s at %d, want gs-b at %d", i, f.SourceID, f.TimestampMs, want)
+			}
+		}
+		if all, _ := a.Query("gs-c", 0, ^uint64(0)); len(all) != n/3 {
+			t.Fatalf("all of gs-c: %d frames", len(all))
+		}
+		if a.Count() != n || fmt.Sprint(a.Sources()) != "[gs-a gs-b gs-c]" {
+			t.Fatalf("count %d, sources %v", a.Count(), a.Sources())
+		}
+	}
+	check(a)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := Open(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	check(ro)
 }

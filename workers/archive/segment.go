@@ -2,7 +2,9 @@
 // of TLM_PROCESSED appends each frame to append-only segment files under
 // <data-dir>/archive, fsyncs, and only then acks. An in-memory index by
 // source and time, rebuilt from the segments at open, answers queries
-// (`meridian archive query --source S --from T --to T`).
+// (`meridian archive query --source S --from T --to T`): per segment and
+// source, the time range it covers, so a query reads only the segments
+// that can hold matches.
 //
 // Guarantees. A frame acked by the archive is on disk (fsynced). A torn or
 // corrupt tail (a crash mid-append) is cut at open, never read as data.
@@ -14,9 +16,10 @@
 // itself once there is space. A failed fsync instead stops the worker so
 // that a restart reopens the archive (ops/RUNBOOK.md, "Disk full").
 //
-// Caveats. The index lives in memory (about 40 bytes per frame); the
-// archive is sized for the retention an operator queries by time, not
-// for years of telemetry.
+// Caveats. The index is sparse (a few dozen bytes per source per 64 MiB
+// segment, so memory stays flat however long the archive grows); a query
+// reads every segment whose range overlaps its own, which is fast for
+// recent time ranges and a full scan for "everything of source S".
 package archive
 
 import (
@@ -57,14 +60,10 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // ErrCorrupt marks a record that fails its checksum or framing.
 var ErrCorrupt = errors.New("archive: corrupt record")
 
-// entry is one archived frame as the index knows it.
-type entry struct {
-	ts     uint64
-	sat    uint32
-	seq    uint64
-	seg    uint32
-	off    int64
-	length uint32
+// span is what the sparse index knows of one source in one segment.
+type span struct {
+	from, to uint64 // timestamp_ms range
+	n        int    // frames
 }
 
 // appendRecord encodes one record.

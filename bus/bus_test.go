@@ -235,3 +235,52 @@ func TestKVMergeConcurrentWriters(t *testing.T) {
 		t.Fatalf("merged value %+v: %v", got, err)
 	}
 }
+
+// With Concurrency, handlers overlap (here: each waits until a second one
+// runs, which one-at-a-time would never allow), every message is acked
+// once, and shutdown waits for running handlers.
+func TestConsumeRawConcurrency(t *testing.T) {
+	b := bustest.New(t)
+	js, _ := bus.NewJetStream(bustest.Conn(t, b))
+	for i := range 40 {
+		if _, err := js.Publish(ctx(t), "tlm.ingest.gs-conc", []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := bus.EnsureConsumer(ctx(t), b.JS, schemas.StreamIngest, jetstream.ConsumerConfig{Durable: "test-conc", AckWait: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inFlight, maxInFlight, handled atomic.Int64
+	pair := make(chan struct{})
+	cctx, cancel := context.WithCancel(ctx(t))
+	done := make(chan error)
+	go func() {
+		done <- bus.ConsumeRaw(cctx, cons, "test-conc", func(context.Context, jetstream.Msg) error {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for m := maxInFlight.Load(); n > m && !maxInFlight.CompareAndSwap(m, n); m = maxInFlight.Load() {
+			}
+			if handled.Load() == 0 { // the first two meet: proof they run at once
+				select {
+				case pair <- struct{}{}:
+				case <-pair:
+				case <-time.After(10 * time.Second):
+				}
+			}
+			handled.Add(1)
+			return nil
+		}, bus.ConsumeOptions{Logger: bustest.Discard, Concurrency: 4})
+	}()
+	bustest.Eventually(t, 20*time.Second, func() bool {
+		info, err := cons.Info(ctx(t))
+		return err == nil && info.AckFloor.Stream == 40 && info.NumAckPending == 0
+	}, "not every message was acked")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if handled.Load() != 40 || maxInFlight.Load() < 2 || maxInFlight.Load() > 4 {
+		t.Fatalf("handled %d, at most %d at once (want 2..4)", handled.Load(), maxInFlight.Load())
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,6 +36,11 @@ type ConsumeOptions struct {
 	DrainTimeout time.Duration
 	// NakDelay is the redelivery delay after a handler error (default 500 ms).
 	NakDelay time.Duration
+	// Concurrency lets up to this many handlers run at once (default 1:
+	// one at a time, in delivery order). Handlers that wait on round trips
+	// (publishing their outputs and waiting for the acks) overlap them;
+	// messages are then handled, and settled, out of order.
+	Concurrency int
 	Logger   *slog.Logger
 }
 
@@ -47,6 +53,9 @@ func (o *ConsumeOptions) defaults() {
 	}
 	if o.NakDelay <= 0 {
 		o.NakDelay = 500 * time.Millisecond
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 1
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -77,11 +86,24 @@ func ConsumeRaw(ctx context.Context, cons jetstream.Consumer, name string, h Raw
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
 	hist := handleSeconds.WithLabelValues(name)
-	cb := func(msg jetstream.Msg) {
+	handle := func(msg jetstream.Msg) {
 		start := time.Now()
 		err := h(hctx, msg)
 		hist.Observe(time.Since(start).Seconds())
 		settle(msg, name, err, o, log)
+	}
+	cb := handle
+	var running sync.WaitGroup
+	if o.Concurrency > 1 {
+		slots := make(chan struct{}, o.Concurrency)
+		cb = func(msg jetstream.Msg) {
+			slots <- struct{}{} // all busy: the client stops delivering (backpressure)
+			running.Add(1)
+			go func() {
+				defer func() { <-slots; running.Done() }()
+				handle(msg)
+			}()
+		}
 	}
 	cc, err := cons.Consume(cb,
 		jetstream.PullMaxMessages(o.PullMaxMessages),
@@ -97,13 +119,15 @@ func ConsumeRaw(ctx context.Context, cons jetstream.Consumer, name string, h Raw
 	}
 	<-ctx.Done()
 	cc.Drain()
+	drained := make(chan struct{})
+	go func() { <-cc.Closed(); running.Wait(); close(drained) }()
 	select {
-	case <-cc.Closed():
+	case <-drained:
 	case <-time.After(o.DrainTimeout):
 		log.Warn("drain deadline passed; unhandled messages will be redelivered")
 		cancelHandlers()
 		cc.Stop()
-		<-cc.Closed()
+		<-drained
 	}
 	return nil
 }

@@ -165,12 +165,14 @@ func (r *Router) run(ctx context.Context) error {
 	run(func() error {
 		return bus.ConsumeRaw(ctx, ingest, r.cfg.Durable, func(hctx context.Context, m jetstream.Msg) error {
 			return r.route(hctx, pub, m, schemas.KindLiveUplink)
-		}, bus.ConsumeOptions{Logger: r.log, PullMaxMessages: 64})
+			// Eight at once: each waits a round trip for its outputs' acks,
+			// which one-at-a-time made the router the pipeline's limit.
+		}, bus.ConsumeOptions{Logger: r.log, PullMaxMessages: 64, Concurrency: 8})
 	})
 	run(func() error {
 		return bus.ConsumeRaw(ctx, replay, r.cfg.ReplayDurable, func(hctx context.Context, m jetstream.Msg) error {
 			return r.route(hctx, pub, m, schemas.KindArchivedReplay)
-		}, bus.ConsumeOptions{Logger: r.log, PullMaxMessages: 64})
+		}, bus.ConsumeOptions{Logger: r.log, PullMaxMessages: 64, Concurrency: 8})
 	})
 	close(r.ready)
 	wg.Wait()

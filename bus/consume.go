@@ -41,7 +41,7 @@ type ConsumeOptions struct {
 	// (publishing their outputs and waiting for the acks) overlap them;
 	// messages are then handled, and settled, out of order.
 	Concurrency int
-	Logger   *slog.Logger
+	Logger      *slog.Logger
 }
 
 func (o *ConsumeOptions) defaults() {

@@ -247,8 +247,12 @@ func (w *Worker) statsLoop(ctx context.Context, kv jetstream.KeyValue) {
 			p.FramesProcessed, p.EmergencyCount = snap.FramesProcessed, snap.EmergencyCount
 			p.DuplicatesDropped, p.InvalidDropped, p.UpdatedAtMs = snap.DuplicatesDropped, snap.InvalidDropped, snap.UpdatedAtMs
 		})
-		if err != nil && !errors.Is(err, context.Canceled) {
-			w.log.Warn("processor: stats not written", "err", err)
+		if err != nil {
+			// Not written (a write cut short by shutdown included): the
+			// final write at shutdown must try again.
+			if !errors.Is(err, context.Canceled) {
+				w.log.Warn("processor: stats not written", "err", err)
+			}
 			return
 		}
 		written = b

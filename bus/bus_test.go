@@ -51,7 +51,8 @@ func TestProvisionCreatesContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := work.CachedInfo().Config; c.MaxMsgs != 64 || c.Discard != jetstream.DiscardNew || c.Retention != jetstream.WorkQueuePolicy {
+	if c := work.CachedInfo().Config; c.MaxMsgsPerSubject != 64 || !c.DiscardNewPerSubject || c.Discard != jetstream.DiscardNew ||
+		c.Retention != jetstream.WorkQueuePolicy || len(c.Subjects) != 2 {
 		t.Errorf("TLM_WORK is not a bounded work queue: %+v", c)
 	}
 }

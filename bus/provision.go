@@ -17,8 +17,10 @@ import (
 type ProvisionOptions struct {
 	Replicas  int           // 1 embedded; 3 on a cluster
 	Retention time.Duration // how long raw and processed telemetry is kept for replay; default 24h
-	// WorkCapacity is the processor hand-off's capacity in messages
-	// (TLM_WORK MaxMsgs with DiscardNew); default 64, the course's figure.
+	// WorkCapacity is the processor hand-off's capacity in messages per
+	// lane (TLM_WORK MaxMsgsPerSubject with DiscardNew per subject; the
+	// routine lane tlm.work and the emergency lane tlm.work.emergency);
+	// default 64, the course's figure.
 	WorkCapacity int64
 }
 
@@ -51,10 +53,14 @@ func Streams(o ProvisionOptions) []jetstream.StreamConfig {
 	routed.Retention = jetstream.WorkQueuePolicy
 	rejected := s(schemas.StreamRejected, "frames from unregistered sources, kept aside for inspection", schemas.RejectedAll)
 	rejected.MaxAge = 7 * 24 * time.Hour
-	work := s(schemas.StreamWork, "bounded hand-off from the fan-in to the processor", schemas.WorkSubject)
+	work := s(schemas.StreamWork, "bounded hand-off from the fan-in to the processor", schemas.WorkSubject, schemas.WorkEmergency)
 	work.Retention = jetstream.WorkQueuePolicy
-	work.MaxMsgs = o.WorkCapacity
+	// Two lanes of WorkCapacity each: a routine lane full of backlog never
+	// keeps an emergency batch out of the hand-off.
+	work.MaxMsgsPerSubject = o.WorkCapacity
+	work.MaxMsgs = 2 * o.WorkCapacity
 	work.Discard = jetstream.DiscardNew // full means "wait", never "drop the oldest"
+	work.DiscardNewPerSubject = true
 	processed := s(schemas.StreamProcessed, "deduplicated, time-ordered frames", schemas.ProcessedAll)
 	cmd := s(schemas.StreamCmd, "telecommands submitted for dispatch", schemas.SubmitAll)
 	cmd.Retention = jetstream.WorkQueuePolicy

@@ -29,18 +29,19 @@ const (
 
 // Subject prefixes and wildcards.
 const (
-	IngestAll    = "tlm.ingest.>"
-	ReplayAll    = "tlm.replay.>"
-	RoutedAll    = "tlm.routed.>"
-	RoutedEmerg  = "tlm.routed.emergency.>"
-	RoutedRout   = "tlm.routed.routine.>"
-	RejectedAll  = "tlm.rejected.>"
-	WorkSubject  = "tlm.work"
-	ProcessedAll = "tlm.processed.>"
-	SubmitAll    = "cmd.submit.>"
-	DispatchAll  = "cmd.dispatch.>"
-	DetectionAll = "sda.detections.>"
-	TLEAll       = "tle.update.>"
+	IngestAll     = "tlm.ingest.>"
+	ReplayAll     = "tlm.replay.>"
+	RoutedAll     = "tlm.routed.>"
+	RoutedEmerg   = "tlm.routed.emergency.>"
+	RoutedRout    = "tlm.routed.routine.>"
+	RejectedAll   = "tlm.rejected.>"
+	WorkSubject   = "tlm.work"           // the hand-off's routine lane
+	WorkEmergency = "tlm.work.emergency" // its emergency lane, drained first
+	ProcessedAll  = "tlm.processed.>"
+	SubmitAll     = "cmd.submit.>"
+	DispatchAll   = "cmd.dispatch.>"
+	DetectionAll  = "sda.detections.>"
+	TLEAll        = "tle.update.>"
 
 	// OORService is the micro service name of the store worker; its
 	// endpoints live under the "oor" subject prefix.

@@ -275,7 +275,11 @@ func (f *FanIn) publish(ctx context.Context, ms []jetstream.Msg, data []byte, p 
 	if len(ms) > 1 {
 		id += "+" + strconv.Itoa(len(ms)-1)
 	}
-	msg := bus.NewMsg(schemas.WorkSubject, data, id)
+	subject := schemas.WorkSubject
+	if p == schemas.PriorityEmergency {
+		subject = schemas.WorkEmergency // its own lane: never behind routine work
+	}
+	msg := bus.NewMsg(subject, data, id)
 	lastProgress := time.Now()
 	for attempt := 0; ; attempt++ {
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

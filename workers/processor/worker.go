@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -87,10 +88,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cons, err := bus.EnsureConsumer(ctx, js, schemas.StreamWork, jetstream.ConsumerConfig{
-		Durable: w.cfg.Durable, Description: "processor: dedup, order, publish to tlm.processed",
-		AckPolicy: jetstream.AckExplicitPolicy, AckWait: w.cfg.AckWait, MaxAckPending: 64, MaxDeliver: -1,
-	})
+	lane := func(durable, subject string) (jetstream.Consumer, error) {
+		return bus.EnsureConsumer(ctx, js, schemas.StreamWork, jetstream.ConsumerConfig{
+			Durable: durable, Description: "processor: dedup, order, publish to tlm.processed (" + subject + ")",
+			FilterSubject: subject, AckPolicy: jetstream.AckExplicitPolicy, AckWait: w.cfg.AckWait, MaxAckPending: 64, MaxDeliver: -1,
+		})
+	}
+	cons, err := lane(w.cfg.Durable, schemas.WorkSubject)
+	var emerg jetstream.Consumer
+	if err == nil {
+		emerg, err = lane(w.cfg.Durable+"-emergency", schemas.WorkEmergency)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -115,9 +123,28 @@ func (w *Worker) Run(ctx context.Context) error {
 	statsDone := make(chan struct{})
 	go func() { defer close(statsDone); w.statsLoop(statsCtx, kv) }()
 
-	err = bus.ConsumeRaw(ctx, cons, w.cfg.Durable, func(hctx context.Context, m jetstream.Msg) error {
-		return w.handle(hctx, pub, m)
-	}, bus.ConsumeOptions{Logger: w.log, PullMaxMessages: 16})
+	// One consumer per lane; the core takes one batch at a time, and a
+	// waiting emergency batch goes before a waiting routine one.
+	var lock priorityLock
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, l := range []struct {
+		c       jetstream.Consumer
+		durable string
+		urgent  bool
+	}{{cons, w.cfg.Durable, false}, {emerg, w.cfg.Durable + "-emergency", true}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = bus.ConsumeRaw(ctx, l.c, l.durable, func(hctx context.Context, m jetstream.Msg) error {
+				lock.Lock(l.urgent)
+				defer lock.Unlock()
+				return w.handle(hctx, pub, m)
+			}, bus.ConsumeOptions{Logger: w.log, PullMaxMessages: 16})
+		}()
+	}
+	wg.Wait()
+	err = errors.Join(errs...)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = pub.Close(cctx)
@@ -268,4 +295,44 @@ func (w *Worker) statsLoop(ctx context.Context, kv jetstream.KeyValue) {
 			write(ctx)
 		}
 	}
+}
+
+// priorityLock is a mutex whose urgent waiters go before the others: the
+// processor's emergency lane takes the core before a waiting routine batch.
+type priorityLock struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	busy    bool
+	urgents int // urgent callers waiting
+	waiting int // all callers waiting (for tests)
+}
+
+// Lock takes the lock; a non-urgent caller also waits while an urgent one
+// is waiting.
+func (l *priorityLock) Lock(urgent bool) {
+	l.mu.Lock()
+	if l.cond == nil {
+		l.cond = sync.NewCond(&l.mu)
+	}
+	if urgent {
+		l.urgents++
+	}
+	l.waiting++
+	for l.busy || (!urgent && l.urgents > 0) {
+		l.cond.Wait()
+	}
+	l.waiting--
+	if urgent {
+		l.urgents--
+	}
+	l.busy = true
+	l.mu.Unlock()
+}
+
+// Unlock releases the lock.
+func (l *priorityLock) Unlock() {
+	l.mu.Lock()
+	l.busy = false
+	l.cond.Broadcast()
+	l.mu.Unlock()
 }

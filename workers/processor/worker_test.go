@@ -189,3 +189,19 @@ func TestRestartedWorkerRemembersRecentFrames(t *testing.T) {
 			got, first, w2.Stats().Processed.Load(), w2.Stats().Duplicates.Load())
 	}
 }
+
+// A routine batch waiting for the core yields to an emergency batch that
+// started waiting after it.
+func TestPriorityLockServesUrgentFirst(t *testing.T) {
+	var l priorityLock
+	l.Lock(false) // a routine batch in the core
+	order := make(chan string, 2)
+	go func() { l.Lock(false); order <- "routine"; l.Unlock() }()
+	bustest.Eventually(t, 5*time.Second, func() bool { l.mu.Lock(); defer l.mu.Unlock(); return l.waiting == 1 }, "routine waiter")
+	go func() { l.Lock(true); order <- "emergency"; l.Unlock() }()
+	bustest.Eventually(t, 5*time.Second, func() bool { l.mu.Lock(); defer l.mu.Unlock(); return l.waiting == 2 }, "emergency waiter")
+	l.Unlock()
+	if first, second := <-order, <-order; first != "emergency" || second != "routine" {
+		t.Fatalf("order %s, %s", first, second)
+	}
+}

@@ -288,7 +288,7 @@ func (f *FanIn) publish(ctx context.Context, ms []jetstream.Msg, data []byte, p 
 		if err == nil {
 			break
 		}
-		if strings.Contains(err.Error(), "maximum messages exceeded") {
+		if strings.Contains(err.Error(), "maximum messages") { // "... exceeded", "... per subject exceeded"
 			fullTotal.Inc()
 		} else {
 			f.log.Warn("fanin: hand-off failed; retrying", "err", err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/meridian-ops/meridian/bus"
@@ -107,6 +108,10 @@ func TestEmergencyOvertakesRoutineBacklogUnderBackpressure(t *testing.T) {
 		}
 		routineBetween++
 	}
+	// A full lane was seen as backpressure (counted), not as a failure.
+	if n := counter(t, "meridian_fanin_handoff_full_total"); n == 0 {
+		t.Fatal("the full hand-off was never counted as backpressure")
+	}
 	// At most the one routine batch that was mid-hand-off when the
 	// emergencies arrived may go before them.
 	if emergencySeen != 5 || routineBetween > 1 {
@@ -197,4 +202,23 @@ func TestMergesWaitingBatches(t *testing.T) {
 	if e, r := f.Handed(); e != 3 || r != 500 {
 		t.Fatalf("handed %d emergency, %d routine routed batches", e, r)
 	}
+}
+
+// counter reads a counter from the default Prometheus registry.
+func counter(t *testing.T, name string) float64 {
+	t.Helper()
+	families, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			total := 0.0
+			for _, m := range f.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+			return total
+		}
+	}
+	return 0
 }

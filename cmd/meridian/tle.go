@@ -71,6 +71,20 @@ func asOfFlag() (*uint64, error) {
 	return &ns, nil
 }
 
+// withOOR parses --as-of, connects to NATS and runs fn.
+func withOOR(name string, fn func(nc *nats.Conn, at *uint64) error) error {
+	at, err := asOfFlag()
+	if err != nil {
+		return err
+	}
+	nc, err := cmdClientConn(name)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return fn(nc, at)
+}
+
 // oorRequest sends one request to the oor service and decodes the reply.
 func oorRequest(nc *nats.Conn, subject string, req, rep any) error {
 	data, err := schemas.Marshal(req)
@@ -99,25 +113,18 @@ var tleGetCmd = &cobra.Command{
 		if err != nil || id == 0 {
 			return fmt.Errorf("NORAD id %q: want a positive integer", args[0])
 		}
-		at, err := asOfFlag()
-		if err != nil {
-			return err
-		}
-		nc, err := cmdClientConn("meridian-tle")
-		if err != nil {
-			return err
-		}
-		defer nc.Close()
-		var rep schemas.TleGetReply
-		if err := oorRequest(nc, schemas.OORTleGet, &schemas.TleGetRequest{NoradID: uint32(id), AsOf: at}, &rep); err != nil {
-			return err
-		}
-		if !rep.Found {
-			return fmt.Errorf("object %d is not in the catalog (as of %d)", id, rep.AsOf)
-		}
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetIndent("", "  ")
-		return enc.Encode(&rep)
+		return withOOR("meridian-tle", func(nc *nats.Conn, at *uint64) error {
+			var rep schemas.TleGetReply
+			if err := oorRequest(nc, schemas.OORTleGet, &schemas.TleGetRequest{NoradID: uint32(id), AsOf: at}, &rep); err != nil {
+				return err
+			}
+			if !rep.Found {
+				return fmt.Errorf("object %d is not in the catalog (as of %d)", id, rep.AsOf)
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(&rep)
+		})
 	},
 }
 
@@ -133,40 +140,33 @@ one JSON object per line; --limit stops after N objects (0: all).`,
 		if err := errors.Join(err1, err2); err != nil || from > to {
 			return fmt.Errorf("want FROM <= TO, both NORAD ids: %v", err)
 		}
-		at, err := asOfFlag()
-		if err != nil {
-			return err
-		}
-		nc, err := cmdClientConn("meridian-tle")
-		if err != nil {
-			return err
-		}
-		defer nc.Close()
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		n := 0
-		for next := uint32(from); ; {
-			req := schemas.TleScanRequest{From: next, To: uint32(to), AsOf: at}
-			var rep schemas.TleScanReply
-			if err := oorRequest(nc, schemas.OORTleScan, &req, &rep); err != nil {
-				return err
-			}
-			at = &rep.AsOf // later pages read the same snapshot
-			for i := range rep.Tles {
-				if tleFlags.limit > 0 && n == tleFlags.limit {
-					return nil
-				}
-				if err := enc.Encode(&rep.Tles[i]); err != nil {
+		return withOOR("meridian-tle", func(nc *nats.Conn, at *uint64) error {
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			n := 0
+			for next := uint32(from); ; {
+				req := schemas.TleScanRequest{From: next, To: uint32(to), AsOf: at}
+				var rep schemas.TleScanReply
+				if err := oorRequest(nc, schemas.OORTleScan, &req, &rep); err != nil {
 					return err
 				}
-				n++
+				at = &rep.AsOf // later pages read the same snapshot
+				for i := range rep.Tles {
+					if tleFlags.limit > 0 && n == tleFlags.limit {
+						return nil
+					}
+					if err := enc.Encode(&rep.Tles[i]); err != nil {
+						return err
+					}
+					n++
+				}
+				if !rep.More || len(rep.Tles) == 0 {
+					break
+				}
+				next = rep.Tles[len(rep.Tles)-1].NoradID + 1
 			}
-			if !rep.More || len(rep.Tles) == 0 {
-				break
-			}
-			next = rep.Tles[len(rep.Tles)-1].NoradID + 1
-		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "%d objects\n", n)
-		return nil
+			fmt.Fprintf(cmd.ErrOrStderr(), "%d objects\n", n)
+			return nil
+		})
 	},
 }
 
@@ -324,29 +324,22 @@ var catalogMergeCmd = &cobra.Command{
 	Short: "Run the k-way catalog merge across the five sources and print its outcome",
 	Args:  cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, _ []string) error {
-		at, err := asOfFlag()
-		if err != nil {
-			return err
-		}
-		nc, err := cmdClientConn("meridian-catalog")
-		if err != nil {
-			return err
-		}
-		defer nc.Close()
-		var rep schemas.CatalogMergeReply
-		if err := oorRequest(nc, schemas.OORCatalogMerge, &schemas.CatalogMergeRequest{AsOf: at, Samples: tleFlags.samples}, &rep); err != nil {
-			return err
-		}
-		out := cmd.OutOrStdout()
-		fmt.Fprintf(out, "catalog merge as of %s: %d rows in, %d objects, %d conflicts resolved, %d µs\n",
-			time.Unix(0, int64(rep.AsOf)).UTC().Format(time.RFC3339Nano), rep.RowsIn, rep.Objects, rep.Conflicts, rep.ElapsedUs)
-		for src, n := range rep.BySource {
-			fmt.Fprintf(out, "  %-12s won %d\n", src, n)
-		}
-		for _, s := range rep.Samples {
-			fmt.Fprintf(out, "  NORAD %-6d epoch %.8f from %-12s (%d candidates)\n", s.NoradID, s.Epoch, s.WinnerSource, s.Candidates)
-		}
-		return nil
+		return withOOR("meridian-catalog", func(nc *nats.Conn, at *uint64) error {
+			var rep schemas.CatalogMergeReply
+			if err := oorRequest(nc, schemas.OORCatalogMerge, &schemas.CatalogMergeRequest{AsOf: at, Samples: tleFlags.samples}, &rep); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "catalog merge as of %s: %d rows in, %d objects, %d conflicts resolved, %d µs\n",
+				time.Unix(0, int64(rep.AsOf)).UTC().Format(time.RFC3339Nano), rep.RowsIn, rep.Objects, rep.Conflicts, rep.ElapsedUs)
+			for src, n := range rep.BySource {
+				fmt.Fprintf(out, "  %-12s won %d\n", src, n)
+			}
+			for _, s := range rep.Samples {
+				fmt.Fprintf(out, "  NORAD %-6d epoch %.8f from %-12s (%d candidates)\n", s.NoradID, s.Epoch, s.WinnerSource, s.Candidates)
+			}
+			return nil
+		})
 	},
 }
 

@@ -2,8 +2,8 @@ package router
 
 import (
 	"context"
-	"encoding/json"
-	"strings"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,105 +26,52 @@ const maxRequest = 16 << 10
 // startService registers the micro service "router" (visible to
 // `nats micro ls`): add and remove write the KV registry, which every
 // router instance watches; list reads it. Requests and replies are
-// msgpack, or JSON when the request says Content-Type: application/json.
+// msgpack, or JSON when the request says Content-Type: application/json
+// (bus.AddEndpoint).
 func (r *Router) startService(kv jetstream.KeyValue) (micro.Service, error) {
 	svc, err := micro.AddService(r.nc, micro.Config{Name: "router", Version: "1.0.0",
 		Description: "telemetry source registry: add, remove, list"})
 	if err != nil {
 		return nil, err
 	}
-	handle := func(subject string, h func(ctx context.Context, req micro.Request, json bool)) error {
-		name := strings.ReplaceAll(strings.TrimPrefix(subject, "router."), ".", "-") // endpoint names have no dots
-		return svc.AddEndpoint(name, micro.HandlerFunc(func(req micro.Request) {
-			if len(req.Data()) > maxRequest {
-				_ = req.Error("400", "request larger than 16 KiB", nil)
-				return
+	o := bus.EndpointOptions{MaxRequest: maxRequest}
+	err = errors.Join(
+		bus.AddEndpoint(svc, SubjectAdd, o, func(ctx context.Context, s *schemas.Source) (*schemas.Source, error) {
+			if s.SourceID == "" {
+				return nil, fmt.Errorf("%w: source_id is required", bus.ErrBadRequest)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			h(ctx, req, req.Headers().Get("Content-Type") == "application/json")
-		}), micro.WithEndpointSubject(subject), micro.WithEndpointMetadata(map[string]string{"format": "msgpack or JSON"}))
-	}
-	decode := func(req micro.Request, asJSON bool, v any) bool {
-		var err error
-		if asJSON {
-			err = json.Unmarshal(req.Data(), v)
-		} else {
-			err = schemas.Unmarshal(req.Data(), v)
-		}
-		if err != nil {
-			_ = req.Error("400", "bad request: "+err.Error(), nil)
-			return false
-		}
-		return true
-	}
-	reply := func(req micro.Request, asJSON bool, v any) {
-		var b []byte
-		var err error
-		if asJSON {
-			b, err = json.Marshal(v)
-		} else {
-			b, err = schemas.Marshal(v)
-		}
-		if err != nil {
-			_ = req.Error("500", err.Error(), nil)
-			return
-		}
-		_ = req.Respond(b)
-	}
-	if err := handle(SubjectAdd, func(ctx context.Context, req micro.Request, asJSON bool) {
-		var s schemas.Source
-		if !decode(req, asJSON, &s) {
-			return
-		}
-		if s.SourceID == "" {
-			_ = req.Error("400", "source_id is required", nil)
-			return
-		}
-		if s.Kind == "" {
-			s.Kind = schemas.KindLiveUplink
-		}
-		if !s.Kind.Valid() {
-			_ = req.Error("400", "unknown kind "+string(s.Kind), nil)
-			return
-		}
-		s.RegisteredAtMs = time.Now().UnixMilli()
-		if _, err := bus.KVPut(ctx, kv, schemas.KVKey(s.SourceID), &s); err != nil {
-			_ = req.Error("503", err.Error(), nil)
-			return
-		}
-		reply(req, asJSON, &s)
-	}); err != nil {
-		svc.Stop()
-		return nil, err
-	}
-	if err := handle(SubjectRemove, func(ctx context.Context, req micro.Request, asJSON bool) {
-		var s schemas.Source
-		if !decode(req, asJSON, &s) {
-			return
-		}
-		if s.SourceID == "" {
-			_ = req.Error("400", "source_id is required", nil)
-			return
-		}
-		if err := kv.Delete(ctx, schemas.KVKey(s.SourceID)); err != nil {
-			_ = req.Error("503", err.Error(), nil)
-			return
-		}
-		reply(req, asJSON, &s)
-	}); err != nil {
-		svc.Stop()
-		return nil, err
-	}
-	if err := handle(SubjectList, func(ctx context.Context, req micro.Request, asJSON bool) {
-		reg := *r.sources.Load()
-		list := make([]schemas.Source, 0, len(reg))
-		for _, s := range reg {
-			list = append(list, s)
-		}
-		reply(req, asJSON, list)
-	}); err != nil {
-		svc.Stop()
+			if s.Kind == "" {
+				s.Kind = schemas.KindLiveUplink
+			}
+			if !s.Kind.Valid() {
+				return nil, fmt.Errorf("%w: unknown kind %s", bus.ErrBadRequest, s.Kind)
+			}
+			s.RegisteredAtMs = time.Now().UnixMilli()
+			if _, err := bus.KVPut(ctx, kv, schemas.KVKey(s.SourceID), s); err != nil {
+				return nil, fmt.Errorf("%w: %v", bus.ErrUnavailable, err)
+			}
+			return s, nil
+		}),
+		bus.AddEndpoint(svc, SubjectRemove, o, func(ctx context.Context, s *schemas.Source) (*schemas.Source, error) {
+			if s.SourceID == "" {
+				return nil, fmt.Errorf("%w: source_id is required", bus.ErrBadRequest)
+			}
+			if err := kv.Delete(ctx, schemas.KVKey(s.SourceID)); err != nil {
+				return nil, fmt.Errorf("%w: %v", bus.ErrUnavailable, err)
+			}
+			return s, nil
+		}),
+		bus.AddEndpoint(svc, SubjectList, o, func(context.Context, *struct{}) (*[]schemas.Source, error) {
+			reg := *r.sources.Load()
+			list := make([]schemas.Source, 0, len(reg))
+			for _, s := range reg {
+				list = append(list, s)
+			}
+			return &list, nil
+		}),
+	)
+	if err != nil {
+		_ = svc.Stop()
 		return nil, err
 	}
 	return svc, nil

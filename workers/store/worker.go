@@ -181,7 +181,8 @@ func (w *Worker) ingest(ctx context.Context, cons jetstream.Consumer) error {
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case msgs <- m:
-		case <-stop: // stopping: left unacked, redelivered to the next run
+		case <-stop:
+			_ = m.Nak() // stopping: redelivered at once to the next run
 		}
 	}, jetstream.PullMaxMessages(2*w.cfg.MaxBatch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
@@ -217,6 +218,13 @@ func (w *Worker) ingest(ctx context.Context, cons jetstream.Consumer) error {
 			break
 		}
 		failure = w.commit(context.Background(), batch)
+	}
+	if failure != nil {
+		// The engine failed: what is still taken goes back at once rather
+		// than after AckWait (the next worker may be on a healthy disk).
+		for len(msgs) > 0 {
+			_ = (<-msgs).Nak()
+		}
 	}
 	return failure
 }

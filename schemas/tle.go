@@ -34,6 +34,14 @@ var (
 	ErrTleOutOfRange = errors.New("tle element out of range")
 )
 
+// Bounds on an element set's text fields: a name line is 24 characters
+// and an element line 69 in the standard; these leave room and refuse the
+// rest (the store keeps the name with every object).
+const (
+	MaxTleName = 128
+	MaxTleLine = 80
+)
+
 // Validate checks the ranges the element set standard defines.
 func (t *Tle) Validate() error {
 	switch {
@@ -49,6 +57,10 @@ func (t *Tle) Validate() error {
 		return fmt.Errorf("%w: inclination %v", ErrTleOutOfRange, t.Inclination)
 	case !finite(t.MeanMotion) || t.MeanMotion < 0:
 		return fmt.Errorf("%w: mean_motion %v", ErrTleOutOfRange, t.MeanMotion)
+	case len(t.Name) > MaxTleName || len(t.Source) > MaxTleName:
+		return fmt.Errorf("%w: name or source longer than %d bytes", ErrTleOutOfRange, MaxTleName)
+	case len(t.Line1) > MaxTleLine || len(t.Line2) > MaxTleLine:
+		return fmt.Errorf("%w: element line longer than %d bytes", ErrTleOutOfRange, MaxTleLine)
 	}
 	for _, f := range [...]float64{t.RAAN, t.ArgPerigee, t.MeanAnomaly, t.BStar} {
 		if !finite(f) {

@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -66,5 +67,22 @@ func TestAppendMsgpackMatchesMarshal(t *testing.T) {
 			snap.Missing = append(snap.Missing, r.Uint32()>>r.IntN(32))
 		}
 		check(&snap)
+	}
+}
+
+// Oversized text fields are refused before they reach the store.
+func TestTleValidateBoundsText(t *testing.T) {
+	ok := Tle{NoradID: 1, Epoch: 24001, MeanMotion: 15, Name: strings.Repeat("n", MaxTleName), Line1: strings.Repeat("1", MaxTleLine)}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("at the bounds: %v", err)
+	}
+	for _, bad := range []Tle{
+		{NoradID: 1, Name: strings.Repeat("n", MaxTleName+1)},
+		{NoradID: 1, Source: strings.Repeat("s", MaxTleName+1)},
+		{NoradID: 1, Line2: strings.Repeat("2", MaxTleLine+1)},
+	} {
+		if err := bad.Validate(); !errors.Is(err, ErrTleOutOfRange) {
+			t.Fatalf("oversized %+v: err = %v", bad, err)
+		}
 	}
 }

@@ -81,7 +81,8 @@ type Worker struct {
 	cfg Config
 	log *slog.Logger
 
-	cat                                           *catalog.Catalog
+	cat                                           *catalog.Catalog // set in Run before anything concurrent starts
+	shared                                        atomic.Pointer[catalog.Catalog]
 	objects                                       atomic.Int64
 	gets, scans, snapshots, merges, puts, commits atomic.Uint64
 	written, unchanged, refused                   atomic.Uint64
@@ -102,7 +103,7 @@ func New(nc *nats.Conn, cfg Config) *Worker {
 func (w *Worker) Started() <-chan struct{} { return w.started }
 
 // Catalog returns the open catalog (nil before Started).
-func (w *Worker) Catalog() *catalog.Catalog { return w.cat }
+func (w *Worker) Catalog() *catalog.Catalog { return w.shared.Load() }
 
 // Run opens the engine, serves and ingests until ctx ends, then stops the
 // ingest, commits and acks what it had taken, stops the service and closes
@@ -134,6 +135,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.cat, err = catalog.New(db, w.cfg.Sources); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+	w.shared.Store(w.cat) // for Catalog and Stats, called from other goroutines
 	if err := w.countObjects(ctx); err != nil {
 		return fmt.Errorf("store: count objects: %w", err)
 	}
@@ -322,11 +324,12 @@ func (w *Worker) Stats() schemas.StoreStats {
 		Objects: uint64(max(0, w.objects.Load())), Gets: w.gets.Load(), Scans: w.scans.Load(),
 		UpdatedAtMs: time.Now().UnixMilli(),
 	}
-	if w.cat == nil {
+	cat := w.shared.Load()
+	if cat == nil {
 		return st
 	}
-	ms := w.cat.DB().Stats()
-	ls := w.cat.DB().LSM().Stats()
+	ms := cat.DB().Stats()
+	ls := cat.DB().LSM().Stats()
 	st.Commits, st.Conflicts, st.Watermark = uint64(ms.Commits), uint64(ms.Conflicts), ms.Watermark
 	st.WALBytes = uint64(ls.WALBytes)
 	for _, n := range ls.Tables {

@@ -34,7 +34,11 @@ type builder struct {
 var builders = []builder{
 	{"store", func(s *System) (Component, error) {
 		return withConn(s, "store", func(nc *nats.Conn) (Component, error) {
-			w := store.New(nc, store.Config{Dir: filepath.Join(s.cfg.DataDir, "oor"), Logger: s.log})
+			sources, err := store.ParseSources(s.cfg.TLESources)
+			if err != nil {
+				return nil, err
+			}
+			w := store.New(nc, store.Config{Dir: filepath.Join(s.cfg.DataDir, "oor"), Sources: sources, Logger: s.log})
 			s.Store = w
 			return w, nil
 		})

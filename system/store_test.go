@@ -42,3 +42,31 @@ func TestTLEEndpointServedByTheStore(t *testing.T) {
 		t.Fatalf("without a store: %d, want 503", code)
 	}
 }
+
+// The catalog providers are configurable (Config.TLESources, the
+// --tle-sources flag): a configured one is ingested, one of the default
+// five that is not configured is refused.
+func TestConfiguredTLESources(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.Only, cfg.TLESources = []string{"store"}, "1:alpha:1,7:beta:9"
+	s := start(t, cfg)
+	defer stop(t, s)
+	for _, u := range []schemas.Tle{{NoradID: 5, Epoch: 24001, MeanMotion: 15, Source: "beta"}, {NoradID: 6, Epoch: 24001, MeanMotion: 15, Source: "leolabs"}} {
+		data, _ := schemas.Marshal(&u)
+		if _, err := s.Bus.JS.Publish(context.Background(), schemas.TLESubject(u.Source), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bustest.Eventually(t, 20*time.Second, func() bool {
+		st := s.Store.Stats()
+		return st.Objects == 1 && st.Extra["updates_refused"] == 1
+	}, "beta's update not stored or leolabs' not refused")
+	snap, err := s.Store.Catalog().Snapshot(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	if e, err := snap.Get(context.Background(), 5); err != nil || e.Source != "beta" {
+		t.Fatalf("object 5: %+v %v", e, err)
+	}
+}

@@ -33,6 +33,9 @@ type Config struct {
 	Credentials bus.Credentials
 	// GSStations is a gs-client fleet file: stations this process dials.
 	GSStations string
+	// TLESources are the store's catalog providers, "id:name:priority,..."
+	// (store.ParseSources); empty: the five of the course.
+	TLESources string
 	// TLEAPIBase is where gs-client sessions fetch TLEs (GET /tle/{id});
 	// default this process's own ops HTTP address.
 	TLEAPIBase string

@@ -31,6 +31,7 @@ var global struct {
 	creds     bus.Credentials
 	logLevel  string
 	logFormat string
+	tleSrcs   string
 }
 
 var rootCmd = &cobra.Command{
@@ -54,6 +55,7 @@ MERIDIAN_DATA_DIR=/var/lib/meridian or MERIDIAN_NATS_URL=nats://a,nats://b.`,
 
 func init() {
 	pf := rootCmd.PersistentFlags()
+	pf.StringVar(&global.tleSrcs, "tle-sources", "", `the store's catalog providers "id:name:priority,..." (empty: 1:18th-sds:5,2:esa-sst:4,3:leolabs:3,4:exoanalytic:2,5:numerica:1)`)
 	pf.StringVar(&global.dataDir, "data-dir", "./data", "directory for the embedded NATS store, the archive and the OOR")
 	pf.StringVar(&global.natsAddr, "nats-addr", "127.0.0.1:4222", "client address of the embedded NATS server (for the nats CLI); port 0 picks one")
 	pf.StringVar(&global.natsURL, "nats-url", "", "external NATS cluster URL(s); empty runs an embedded server")

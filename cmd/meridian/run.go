@@ -49,6 +49,7 @@ func systemConfig() system.Config {
 		StationToken: runFlags.stationTok,
 		Handlers:     runFlags.handlers,
 		Demo:         runFlags.demo,
+		TLESources:   global.tleSrcs,
 	}
 }
 

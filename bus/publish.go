@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -224,4 +225,16 @@ func StoredID(m jetstream.Msg) string {
 		return "0"
 	}
 	return md.Stream + ":" + strconv.FormatUint(md.Sequence.Stream, 10) + ":" + strconv.FormatInt(md.Timestamp.UnixNano(), 10)
+}
+
+// IsStreamFull reports whether a publish failed because a DiscardNew
+// stream (or one of its subjects) is at its message limit: backpressure,
+// to wait and retry, not a failure. JetStream reports it as a generic
+// store error (err_code 10077) whose description is the store's sentinel.
+func IsStreamFull(err error) bool {
+	var api *jetstream.APIError
+	if !errors.As(err, &api) {
+		return false
+	}
+	return api.Description == server.ErrMaxMsgs.Error() || api.Description == server.ErrMaxMsgsPerSubject.Error()
 }

@@ -23,7 +23,6 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -288,7 +287,7 @@ func (f *FanIn) publish(ctx context.Context, ms []jetstream.Msg, data []byte, p 
 		if err == nil {
 			break
 		}
-		if strings.Contains(err.Error(), "maximum messages") { // "... exceeded", "... per subject exceeded"
+		if bus.IsStreamFull(err) {
 			fullTotal.Inc()
 		} else {
 			f.log.Warn("fanin: hand-off failed; retrying", "err", err)

@@ -20,7 +20,6 @@ import (
 	"github.com/meridian-ops/meridian/bus"
 	"github.com/meridian-ops/meridian/schemas"
 	"github.com/meridian-ops/meridian/store/tle"
-	"github.com/meridian-ops/meridian/system"
 	"github.com/meridian-ops/meridian/workers/store"
 )
 
@@ -40,17 +39,7 @@ var storeCmd = &cobra.Command{
 embedded server at --nats-addr) with its engine under <data-dir>/oor. It is the
 only process that may open that directory; a second one is refused.`,
 	Args: cobra.NoArgs,
-	RunE: func(cmd *cobra.Command, _ []string) error {
-		ctx, stop := signalContext()
-		defer stop()
-		cfg := systemConfig()
-		if cfg.NATSURL == "" {
-			cfg.NATSURL = "nats://" + global.natsAddr
-		}
-		cfg.HTTPAddr = workerHTTPAddr
-		cfg.Only = []string{"store"}
-		return system.Run(ctx, cfg)
-	},
+	RunE: func(cmd *cobra.Command, _ []string) error { return workerCmd.RunE(cmd, []string{"store"}) }, // = meridian worker store
 }
 
 var tleCmd = &cobra.Command{Use: "tle", Short: "Read and import element sets of the Orbital Object Registry"}

@@ -105,15 +105,7 @@ func ConsumeRaw(ctx context.Context, cons jetstream.Consumer, name string, h Raw
 			}()
 		}
 	}
-	cc, err := cons.Consume(cb,
-		jetstream.PullMaxMessages(o.PullMaxMessages),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if errors.Is(err, jetstream.ErrNoHeartbeat) {
-				log.Warn("consumer missed heartbeats; will resume", "err", err)
-				return
-			}
-			log.Warn("consume error", "err", err)
-		}))
+	cc, err := cons.Consume(cb, jetstream.PullMaxMessages(o.PullMaxMessages), errHandler(log))
 	if err != nil {
 		return fmt.Errorf("bus: consume %s: %w", name, err)
 	}
@@ -126,6 +118,94 @@ func ConsumeRaw(ctx context.Context, cons jetstream.Consumer, name string, h Raw
 	case <-time.After(o.DrainTimeout):
 		log.Warn("drain deadline passed; unhandled messages will be redelivered")
 		cancelHandlers()
+		cc.Stop()
+		<-drained
+	}
+	return nil
+}
+
+func errHandler(log *slog.Logger) jetstream.PullConsumeOpt {
+	return jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if errors.Is(err, jetstream.ErrNoHeartbeat) {
+			log.Warn("consumer missed heartbeats; will resume", "err", err)
+			return
+		}
+		log.Warn("consume error", "err", err)
+	})
+}
+
+// BatchHandler handles messages that were waiting together. It returns one
+// error per message, settled as ConsumeRaw settles a handler's result (nil
+// acks); a nil slice acks them all.
+type BatchHandler func(ctx context.Context, msgs []jetstream.Msg) []error
+
+// ConsumeBatch is ConsumeRaw for a stage whose cost is per round trip, not
+// per message: each handler call gets the first message plus those already
+// waiting behind it (up to maxBatch), so a stage fed many small messages
+// can publish one output for many inputs and wait for one set of acks.
+// Concurrency is the number of handler calls at once. Shutdown is
+// ConsumeRaw's: stop pulling, handle what is buffered until DrainTimeout,
+// leave the rest for redelivery.
+func ConsumeBatch(ctx context.Context, cons jetstream.Consumer, name string, maxBatch int, h BatchHandler, o ConsumeOptions) error {
+	o.defaults()
+	maxBatch = max(maxBatch, 1)
+	log := o.Logger.With("consumer", name)
+	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHandlers()
+	hist := handleSeconds.WithLabelValues(name)
+	in := make(chan jetstream.Msg, o.PullMaxMessages)
+	abandon := make(chan struct{})
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case in <- m:
+		case <-abandon: // past the drain deadline: left for redelivery
+		}
+	}, jetstream.PullMaxMessages(o.PullMaxMessages), errHandler(log))
+	if err != nil {
+		return fmt.Errorf("bus: consume %s: %w", name, err)
+	}
+	var wg sync.WaitGroup
+	for range o.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := range in {
+				batch := append(make([]jetstream.Msg, 0, maxBatch), m)
+			gather:
+				for len(batch) < maxBatch {
+					select {
+					case next, ok := <-in:
+						if !ok {
+							break gather
+						}
+						batch = append(batch, next)
+					default:
+						break gather
+					}
+				}
+				start := time.Now()
+				errs := h(hctx, batch)
+				hist.Observe(time.Since(start).Seconds())
+				for i, m := range batch {
+					var err error
+					if i < len(errs) {
+						err = errs[i]
+					}
+					settle(m, name, err, o, log)
+				}
+			}
+		}()
+	}
+	<-ctx.Done()
+	cc.Drain()
+	drained := make(chan struct{})
+	go func() { <-cc.Closed(); close(in); wg.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(o.DrainTimeout):
+		log.Warn("drain deadline passed; unhandled messages will be redelivered")
+		cancelHandlers()
+		close(abandon)
 		cc.Stop()
 		<-drained
 	}

@@ -192,7 +192,7 @@ func (b *Bus) Connect(name string, extra ...nats.Option) (*nats.Conn, error) {
 	}
 	opts = append(opts, b.cfg.ConnectOptions...)
 	opts = append(opts, extra...)
-	if b.Server != nil && b.cfg.ListenAddr == "-" {
+	if b.Server != nil {
 		opts = append(opts, nats.InProcessServer(b.Server))
 	}
 	url := b.URL

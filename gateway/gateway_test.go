@@ -59,16 +59,23 @@ func TestMF1HeaderAndEmergencyNotHeld(t *testing.T) {
 		t.Fatalf("routine frames published before linger: %d", len(fs))
 	}
 	send(t, c, mf1(9, 3, schemas.FlagEmergency, "SAFE"))
-	fs := r.waitFrames(3)
-	e := fs[2]
-	if e.Priority != schemas.PriorityEmergency || e.SatelliteID != 9 || e.Sequence != 3 || e.TimestampMs != 1_764_000_000_003 ||
+	// The emergency frame is published at once, on its own lane, while the
+	// routine frames read before it still wait for their batch.
+	fs := r.waitFrames(1)
+	e := fs[0]
+	if len(fs) != 1 || e.Priority != schemas.PriorityEmergency || e.SatelliteID != 9 || e.Sequence != 3 || e.TimestampMs != 1_764_000_000_003 ||
 		e.Flags != schemas.FlagEmergency || string(e.Payload) != "SAFE" || e.StationID != "gs-svalbard" || e.SourceID != "gs-svalbard" {
-		t.Fatalf("emergency frame %+v", e)
+		t.Fatalf("ingested %+v, want only the emergency frame", fs)
 	}
-	if string(fs[0].Payload) != "routine-1" || fs[0].Priority != schemas.PriorityRoutine {
-		t.Fatalf("routine frame %+v", fs[0])
+	st, _ := r.bus.JS.Stream(context.Background(), schemas.StreamIngest)
+	if m, err := st.GetLastMsgForSubject(context.Background(), schemas.IngestEmergencySubject("gs-svalbard")); err != nil || m.Sequence != 1 {
+		t.Fatalf("emergency frame not on the emergency lane: %v", err)
 	}
 	send(t, c, []byte("GOODBYE"))
+	fs = r.waitFrames(3) // GOODBYE flushes the routine batch
+	if string(fs[1].Payload) != "routine-1" || fs[1].Priority != schemas.PriorityRoutine || string(fs[2].Payload) != "routine-2" {
+		t.Fatalf("routine frames %+v", fs[1:])
+	}
 	bustest.Eventually(t, 5*time.Second, func() bool {
 		var st schemas.SessionState
 		found, _ := bus.KVGet(context.Background(), kv, "gs-svalbard", &st)
@@ -98,7 +105,7 @@ func TestInvalidMF1ForwardedFlagged(t *testing.T) {
 }
 
 // Criterion 1 at scale: 64 sessions stream at once; every frame is stored
-// exactly once and in per-session order.
+// exactly once and in order within each of its lanes.
 func TestConcurrentSessionsExactlyOnceInOrder(t *testing.T) {
 	r := startGateway(t, gateway.Config{Linger: 2 * time.Millisecond, MaxBatchFrames: 64})
 	const sessions, perSession = 64, 150
@@ -134,16 +141,29 @@ func TestConcurrentSessionsExactlyOnceInOrder(t *testing.T) {
 	if len(fs) != sessions*perSession {
 		t.Fatalf("stored %d frames, want %d", len(fs), sessions*perSession)
 	}
-	next := map[string]uint64{}
+	// Exactly once, and in order within each of a station's two lanes
+	// (an emergency frame overtakes the routine frames still batching).
+	seen := map[string]map[uint64]bool{}
+	last := map[string]uint64{}
 	for _, f := range fs {
-		want := next[f.StationID] + 1
-		if f.Sequence != want {
-			t.Fatalf("%s: frame %d stored after %d (duplicate or out of order)", f.StationID, f.Sequence, want-1)
+		if seen[f.StationID] == nil {
+			seen[f.StationID] = map[uint64]bool{}
 		}
-		next[f.StationID] = f.Sequence
+		if seen[f.StationID][f.Sequence] {
+			t.Fatalf("%s: frame %d stored twice", f.StationID, f.Sequence)
+		}
+		seen[f.StationID][f.Sequence] = true
+		lane := f.StationID + "/" + string(f.Priority)
+		if f.Sequence <= last[lane] {
+			t.Fatalf("%s: frame %d stored after %d", lane, f.Sequence, last[lane])
+		}
+		last[lane] = f.Sequence
+		if (f.Sequence%50 == 0) != (f.Priority == schemas.PriorityEmergency) {
+			t.Fatalf("%s: frame %d has priority %s", f.StationID, f.Sequence, f.Priority)
+		}
 	}
-	if len(next) != sessions {
-		t.Fatalf("%d stations stored, want %d", len(next), sessions)
+	if len(seen) != sessions {
+		t.Fatalf("%d stations stored, want %d", len(seen), sessions)
 	}
 }
 

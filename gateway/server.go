@@ -89,6 +89,7 @@ type Server struct {
 	sessions map[*session]struct{}
 	conns    []*nats.Conn
 	js       []jetstream.JetStream
+	ejs      jetstream.JetStream // the sessions' emergency lane: its own connection
 	sources  jetstream.KeyValue
 	states   jetstream.KeyValue
 	next     atomic.Uint64 // session numbers, for gs-<n>@<addr>
@@ -200,7 +201,16 @@ func (s *Server) connect(ctx context.Context) error {
 		s.conns = append(s.conns, nc)
 		s.js = append(s.js, js)
 	}
-	var err error
+	// Emergency frames get a connection of their own, so they never queue
+	// behind routine batches in a socket's outbound buffer.
+	nc, err := s.bus.Connect("meridian-gateway-emergency")
+	if err != nil {
+		return err
+	}
+	s.conns = append(s.conns, nc)
+	if s.ejs, err = bus.NewJetStream(nc); err != nil {
+		return err
+	}
 	if s.sources, err = s.js[0].KeyValue(ctx, schemas.BucketSources); err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
@@ -239,7 +249,7 @@ func (s *Server) accept(ctx context.Context, wg *sync.WaitGroup) {
 			continue
 		}
 		n := s.next.Add(1)
-		ss := newSession(s, c, n, s.js[int(n)%len(s.js)])
+		ss := newSession(s, c, n, s.js[int(n)%len(s.js)], s.ejs)
 		s.sessions[ss] = struct{}{}
 		s.mu.Unlock()
 		sessionsTotal.WithLabelValues("accepted").Inc()

@@ -35,6 +35,7 @@ type session struct {
 	conn net.Conn
 	num  uint64
 	js   jetstream.JetStream
+	ejs  jetstream.JetStream // emergency frames
 	log  *slog.Logger
 	id   string // random, part of every batch's Nats-Msg-Id
 
@@ -48,15 +49,16 @@ type session struct {
 	drainDeadline atomic.Int64 // unix ns, set by stop
 	pubCtx        context.Context
 	pubCancel     context.CancelFunc
-	pub           *bus.Publisher
+	pub           *bus.Publisher // routine batches
+	epub          *bus.Publisher // emergency frames: a window of their own, never behind routine batches
 	failed        atomic.Bool
+	emergencySeq  uint64 // read loop only
 
 	mu        sync.Mutex // guards the batch being built
 	body      []byte     // encoded frames of the current batch
 	nframes   int
 	nbytes    int
-	firstRead time.Time   // read time of the batch's oldest frame
-	emergency []time.Time // read times of the batch's emergency frames
+	firstRead time.Time // read time of the batch's oldest frame
 	batchSeq  uint64
 	armedFor  uint64 // batchSeq the linger timer was armed for
 	timer     *time.Timer
@@ -64,8 +66,8 @@ type session struct {
 	writeMu sync.Mutex // serializes command writes on conn
 }
 
-func newSession(srv *Server, c net.Conn, num uint64, js jetstream.JetStream) *session {
-	s := &session{srv: srv, conn: c, num: num, js: js, id: nuid.Next(),
+func newSession(srv *Server, c net.Conn, num uint64, js, ejs jetstream.JetStream) *session {
+	s := &session{srv: srv, conn: c, num: num, js: js, ejs: ejs, id: nuid.Next(),
 		log: srv.log.With("remote", c.RemoteAddr().String())}
 	s.pubCtx, s.pubCancel = context.WithCancel(context.Background())
 	s.timer = time.AfterFunc(time.Hour, s.onLinger)
@@ -86,6 +88,7 @@ func (s *session) run(ctx context.Context) {
 	defer s.pubCancel()
 	defer s.conn.Close()
 	s.pub = bus.NewPublisher(s.js, s.srv.cfg.Window, s.log)
+	s.epub = bus.NewPublisher(s.ejs, emergencyWindow, s.log)
 	br := bufio.NewReaderSize(s.conn, 64<<10)
 	fr := newFrameReader(br)
 	outcome, dispatchStop := s.readLoop(ctx, fr, br)
@@ -94,8 +97,10 @@ func (s *session) run(ctx context.Context) {
 	s.flushLocked("close")
 	s.timer.Stop()
 	s.mu.Unlock()
-	if err := s.pub.Close(s.pubCtx); err != nil {
-		s.log.Error("gateway session closed with unacknowledged batches", "station", s.station, "err", err)
+	for _, p := range []*bus.Publisher{s.epub, s.pub} {
+		if err := p.Close(s.pubCtx); err != nil {
+			s.log.Error("gateway session closed with unacknowledged batches", "station", s.station, "err", err)
+		}
 	}
 	if dispatchStop != nil {
 		dispatchStop()
@@ -249,12 +254,13 @@ func (s *session) add(p []byte, readAt time.Time) {
 	} else {
 		f.Sequence, f.TimestampMs, f.Payload = gatewaySeq.Add(1), uint64(readAt.UnixMilli()), p
 	}
-	emergency := f.Flags&schemas.FlagEmergency != 0
-	if emergency {
-		f.Priority = schemas.PriorityEmergency
-	}
 	s.frames.Inc()
 	s.bytes.Add(float64(len(p)))
+	if f.Flags&schemas.FlagEmergency != 0 {
+		f.Priority = schemas.PriorityEmergency
+		s.publishEmergency(&f, readAt)
+		return
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -266,12 +272,44 @@ func (s *session) add(p []byte, readAt time.Time) {
 	s.body = schemas.AppendFrame(s.body, &f)
 	s.nframes++
 	s.nbytes += len(f.Payload)
-	switch {
-	case emergency:
-		s.emergency = append(s.emergency, readAt)
-		s.flushLocked("emergency")
-	case s.nframes >= s.srv.cfg.MaxBatchFrames || s.nbytes >= s.srv.cfg.MaxBatchBytes:
+	if s.nframes >= s.srv.cfg.MaxBatchFrames || s.nbytes >= s.srv.cfg.MaxBatchBytes {
 		s.flushLocked("full")
+	}
+}
+
+// emergencyWindow is how many emergency batches a session may have
+// awaiting their ack.
+const emergencyWindow = 64
+
+// publishEmergency publishes one emergency frame at once, in a batch of
+// its own on the station's emergency lane, through its own window: it is
+// never held for a batch nor queued behind the routine batches in flight,
+// and the router takes that lane before any routine backlog. Routine
+// frames read before it stay in their batch (the processor orders frames
+// by time, not by arrival).
+func (s *session) publishEmergency(f *schemas.Frame, readAt time.Time) {
+	data := schemas.AppendFrameBatchHeader(make([]byte, 0, len(f.Payload)+160), s.station, 1)
+	data = schemas.AppendFrame(data, f)
+	s.emergencySeq++
+	msgID := s.station + ":" + s.id + ":e" + strconv.FormatUint(s.emergencySeq, 10)
+	err := s.epub.PublishAsync(s.pubCtx, bus.NewMsg(schemas.IngestEmergencySubject(s.station), data, msgID),
+		func(_ *jetstream.PubAck, err error) {
+			if err != nil {
+				batchesTotal.WithLabelValues("emergency", "failed").Inc()
+				s.fail(fmt.Errorf("emergency frame %s not stored: %w", msgID, err))
+				return
+			}
+			batchesTotal.WithLabelValues("emergency", "ok").Inc()
+			framesAcked.Inc()
+			d := time.Since(readAt)
+			ackSeconds.WithLabelValues("emergency").Observe(d.Seconds())
+			if on := s.srv.cfg.OnAck; on != nil {
+				on(schemas.PriorityEmergency, d)
+			}
+		})
+	if err != nil {
+		batchesTotal.WithLabelValues("emergency", "failed").Inc()
+		s.fail(fmt.Errorf("emergency frame %s not published: %w", msgID, err))
 	}
 }
 
@@ -296,11 +334,7 @@ func (s *session) flushLocked(trigger string) {
 	s.batchSeq++
 	msgID := s.station + ":" + s.id + ":" + strconv.FormatUint(s.batchSeq, 10)
 	first, n := s.firstRead, s.nframes
-	var emerg []time.Time
-	if len(s.emergency) > 0 {
-		emerg = append(emerg, s.emergency...)
-	}
-	s.body, s.nframes, s.nbytes, s.emergency = s.body[:0], 0, 0, s.emergency[:0]
+	s.body, s.nframes, s.nbytes = s.body[:0], 0, 0
 
 	err := s.pub.PublishAsync(s.pubCtx, bus.NewMsg(schemas.IngestSubject(s.station), data, msgID),
 		func(_ *jetstream.PubAck, err error) {
@@ -313,14 +347,8 @@ func (s *session) flushLocked(trigger string) {
 			framesAcked.Add(float64(n))
 			now := time.Now()
 			ackSeconds.WithLabelValues("routine").Observe(now.Sub(first).Seconds())
-			for _, at := range emerg {
-				ackSeconds.WithLabelValues("emergency").Observe(now.Sub(at).Seconds())
-			}
 			if on := s.srv.cfg.OnAck; on != nil {
 				on(schemas.PriorityRoutine, now.Sub(first))
-				for _, at := range emerg {
-					on(schemas.PriorityEmergency, now.Sub(at))
-				}
 			}
 		})
 	if err != nil {

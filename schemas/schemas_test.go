@@ -152,7 +152,7 @@ func TestUnmarshalRejects(t *testing.T) {
 	}
 }
 
-func mustMarshal(t *testing.T, v any) []byte {
+func mustMarshal(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := Marshal(v)
 	if err != nil {

@@ -108,20 +108,19 @@ func (w *walker) value(depth int) error {
 	case 0xcf, 0xd3, 0xcb:
 		return w.skip(8)
 	case 0xc4, 0xd9, 0xc5, 0xda, 0xc6, 0xdb:
-		width := map[byte]int{0xc4: 1, 0xd9: 1, 0xc5: 2, 0xda: 2, 0xc6: 4, 0xdb: 4}[c]
-		n, err := w.uint(width)
+		n, err := w.uint(lenWidth(c))
 		if err != nil {
 			return err
 		}
 		return w.skip(n)
 	case 0xdc, 0xdd:
-		n, err := w.uint(map[byte]int{0xdc: 2, 0xdd: 4}[c])
+		n, err := w.uint(lenWidth(c))
 		if err != nil {
 			return err
 		}
 		return w.container(n, depth)
 	case 0xde, 0xdf:
-		n, err := w.uint(map[byte]int{0xde: 2, 0xdf: 4}[c])
+		n, err := w.uint(lenWidth(c))
 		if err != nil {
 			return err
 		}
@@ -129,13 +128,25 @@ func (w *walker) value(depth int) error {
 	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext: type byte + 1..16 bytes
 		return w.skip(1 + 1<<(c-0xd4))
 	case 0xc7, 0xc8, 0xc9: // ext 8/16/32: length, type byte, data
-		n, err := w.uint(map[byte]int{0xc7: 1, 0xc8: 2, 0xc9: 4}[c])
+		n, err := w.uint(lenWidth(c))
 		if err != nil {
 			return err
 		}
 		return w.skip(n + 1)
 	}
 	return fmt.Errorf("invalid msgpack code 0x%02x", c)
+}
+
+// lenWidth is the width of the length that follows a str/bin/ext/array/map
+// code (a switch, not a map literal: this runs for every value walked).
+func lenWidth(c byte) int {
+	switch c {
+	case 0xc4, 0xd9, 0xc7:
+		return 1
+	case 0xc5, 0xda, 0xc8, 0xdc, 0xde:
+		return 2
+	}
+	return 4 // 0xc6, 0xdb, 0xc9, 0xdd, 0xdf
 }
 
 // AppendBatchFrames appends the encoded frames of an encoded FrameBatch to

@@ -29,19 +29,27 @@ const (
 
 // Subject prefixes and wildcards.
 const (
-	IngestAll     = "tlm.ingest.>"
-	ReplayAll     = "tlm.replay.>"
-	RoutedAll     = "tlm.routed.>"
-	RoutedEmerg   = "tlm.routed.emergency.>"
-	RoutedRout    = "tlm.routed.routine.>"
-	RejectedAll   = "tlm.rejected.>"
-	WorkSubject   = "tlm.work"           // the hand-off's routine lane
-	WorkEmergency = "tlm.work.emergency" // its emergency lane, drained first
-	ProcessedAll  = "tlm.processed.>"
-	SubmitAll     = "cmd.submit.>"
-	DispatchAll   = "cmd.dispatch.>"
-	DetectionAll  = "sda.detections.>"
-	TLEAll        = "tle.update.>"
+	IngestAll = "tlm.ingest.>"
+	// IngestRoutine and IngestEmergency split TLM_INGEST into its two
+	// lanes: a station's batches of routine frames on tlm.ingest.<station>,
+	// its emergency frames, published at once, on
+	// tlm.ingest.emergency.<station> — so that the router takes them before
+	// a routine backlog (a station named "emergency" is still unambiguous:
+	// its routine lane has three tokens).
+	IngestRoutine   = "tlm.ingest.*"
+	IngestEmergency = "tlm.ingest.emergency.>"
+	ReplayAll       = "tlm.replay.>"
+	RoutedAll       = "tlm.routed.>"
+	RoutedEmerg     = "tlm.routed.emergency.>"
+	RoutedRout      = "tlm.routed.routine.>"
+	RejectedAll     = "tlm.rejected.>"
+	WorkSubject     = "tlm.work"           // the hand-off's routine lane
+	WorkEmergency   = "tlm.work.emergency" // its emergency lane, drained first
+	ProcessedAll    = "tlm.processed.>"
+	SubmitAll       = "cmd.submit.>"
+	DispatchAll     = "cmd.dispatch.>"
+	DetectionAll    = "sda.detections.>"
+	TLEAll          = "tle.update.>"
 
 	// OORService is the micro service name of the store worker; its
 	// endpoints live under the "oor" subject prefix.
@@ -97,6 +105,15 @@ func KVKey(id string) string {
 
 // IngestSubject is where the gateway publishes a station's FrameBatches.
 func IngestSubject(station string) string { return "tlm.ingest." + Token(station) }
+
+// IngestEmergencySubject is where the gateway publishes a station's
+// emergency frames, each at once.
+func IngestEmergencySubject(station string) string { return "tlm.ingest.emergency." + Token(station) }
+
+// IngestSubjects are both of a station's ingest subjects (replay filters).
+func IngestSubjects(station string) []string {
+	return []string{IngestSubject(station), IngestEmergencySubject(station)}
+}
 
 // ReplaySubject is where `meridian replay` re-publishes a source's frames.
 func ReplaySubject(source string) string { return "tlm.replay." + Token(source) }

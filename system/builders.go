@@ -54,18 +54,18 @@ var builders = []builder{
 		})
 	}},
 	{"processor", func(s *System) (Component, error) {
-		return withConn(s, "processor", func(nc *nats.Conn) (Component, error) {
-			return processor.New(nc, processor.Config{Logger: s.log}), nil
+		return withConns(s, "processor", func(nc, emergency *nats.Conn) (Component, error) {
+			return processor.New(nc, processor.Config{EmergencyConn: emergency, Logger: s.log}), nil
 		})
 	}},
 	{"fanin", func(s *System) (Component, error) {
-		return withConn(s, "fanin", func(nc *nats.Conn) (Component, error) {
-			return fanin.New(nc, fanin.Config{Logger: s.log}), nil
+		return withConns(s, "fanin", func(nc, emergency *nats.Conn) (Component, error) {
+			return fanin.New(nc, fanin.Config{EmergencyConn: emergency, Logger: s.log}), nil
 		})
 	}},
 	{"router", func(s *System) (Component, error) {
-		return withConn(s, "router", func(nc *nats.Conn) (Component, error) {
-			return router.New(nc, router.Config{Logger: s.log}), nil
+		return withConns(s, "router", func(nc, emergency *nats.Conn) (Component, error) {
+			return router.New(nc, router.Config{EmergencyConn: emergency, Logger: s.log}), nil
 		})
 	}},
 	{"cmdqueue", func(s *System) (Component, error) {
@@ -172,6 +172,25 @@ func withConn(s *System, name string, mk func(nc *nats.Conn) (Component, error))
 	}
 	return Func(func(ctx context.Context) error {
 		defer nc.Close()
+		return c.Run(ctx)
+	}), nil
+}
+
+// withConns is withConn for a pipeline stage with an emergency lane: a
+// second connection carries that lane, so an emergency frame never waits
+// behind routine traffic in a socket's buffers.
+func withConns(s *System, name string, mk func(nc, emergency *nats.Conn) (Component, error)) (Component, error) {
+	emergency, err := s.Bus.Connect("meridian-" + name + "-emergency")
+	if err != nil {
+		return nil, err
+	}
+	c, err := withConn(s, name, func(nc *nats.Conn) (Component, error) { return mk(nc, emergency) })
+	if err != nil {
+		emergency.Close()
+		return nil, err
+	}
+	return Func(func(ctx context.Context) error {
+		defer emergency.Close()
 		return c.Run(ctx)
 	}), nil
 }

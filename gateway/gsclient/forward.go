@@ -19,7 +19,10 @@ const maxBatchBytes = 512 << 10
 // forwarder is the publishing stage behind the hand-off: it batches a
 // station's frames into FrameBatches on tlm.ingest.<station>. A batch is
 // flushed when it holds BatchSize frames or maxBatchBytes of payload, when
-// Linger passes, or at once when an emergency frame arrives. Each batch
+// Linger passes, or at once when an emergency frame arrives; emergency
+// frames go first, in a batch of their own on the station's emergency lane
+// (tlm.ingest.emergency.<station>), which the router takes before any
+// routine backlog. Each batch
 // carries a Nats-Msg-Id unique to this run, so the Publisher's retries are
 // stored once.
 type forwarder struct {
@@ -86,9 +89,31 @@ func (f *forwarder) collect(frames []schemas.Frame, size int) ([]schemas.Frame, 
 }
 
 func (f *forwarder) flush(ctx context.Context, frames []schemas.Frame) {
+	var emergency, routine []schemas.Frame
+	for i := range frames {
+		if frames[i].Emergency() {
+			if emergency == nil { // rare: only then split
+				routine = append(make([]schemas.Frame, 0, len(frames)), frames[:i]...)
+			}
+			emergency = append(emergency, frames[i])
+		} else if emergency != nil {
+			routine = append(routine, frames[i])
+		}
+	}
+	if emergency == nil {
+		f.publish(ctx, f.subject, frames)
+		return
+	}
+	f.publish(ctx, schemas.IngestEmergencySubject(f.station), emergency)
+	if len(routine) > 0 {
+		f.publish(ctx, f.subject, routine)
+	}
+}
+
+func (f *forwarder) publish(ctx context.Context, subject string, frames []schemas.Frame) {
 	data := schemas.AppendFrameBatch(nil, &schemas.FrameBatch{StationID: f.station, Frames: frames})
 	f.n++
-	msg := bus.NewMsg(f.subject, data, f.idBase+strconv.FormatUint(f.n, 10))
+	msg := bus.NewMsg(subject, data, f.idBase+strconv.FormatUint(f.n, 10))
 	count := len(frames)
 	err := f.pub.PublishAsync(ctx, msg, func(_ *jetstream.PubAck, err error) {
 		if err != nil {

@@ -242,7 +242,7 @@ func demoTLEAPI() (*http.Server, *atomic.Int32, error) {
 // countIngested counts the frames on tlm.ingest.<station> and those with a TLE.
 func countIngested(ctx context.Context, js jetstream.JetStream, station string) (withTLE, total int, err error) {
 	cons, err := js.OrderedConsumer(ctx, schemas.StreamIngest, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{schemas.IngestSubject(station)}})
+		FilterSubjects: schemas.IngestSubjects(station)})
 	if err != nil {
 		return 0, 0, err
 	}

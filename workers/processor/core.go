@@ -121,6 +121,26 @@ func (c *Core) Rollback() {
 	c.added = 0
 }
 
+// AppendKeys appends the keys of the batch's unique frames (those it
+// added to the window) to dst, so they can be forgotten later with Forget
+// after the core has moved on to other batches.
+func (c *Core) AppendKeys(dst []Key) []Key {
+	for _, i := range c.order {
+		dst = append(dst, c.b.Headers[i].key())
+	}
+	return dst
+}
+
+// Forget removes keys (from AppendKeys of a committed batch whose outputs
+// turned out not to be stored) from the window, so the redelivered batch
+// is processed again. Unlike Rollback it works after later batches were
+// processed; see Window.Forget for its one cost.
+func (c *Core) Forget(keys []Key) {
+	for _, k := range keys {
+		c.win.Forget(k)
+	}
+}
+
 // Encode writes the ordered frames as one FrameBatch per source (the batch
 // station is the source id), in order of first appearance.
 func (c *Core) Encode() []Output {

@@ -163,6 +163,33 @@ func TestRollbackForgetsTheBatch(t *testing.T) {
 	}
 }
 
+// Forget: a batch whose outputs turned out not to be stored after later
+// batches were processed (the processor does not hold the core while
+// outputs wait for their acks) is forgotten key by key; the later batch's
+// keys stay.
+func TestForgetAfterLaterBatches(t *testing.T) {
+	c := NewCore(CoreConfig{})
+	r := rand.New(rand.NewPCG(11, 12))
+	a := schemas.AppendFrameBatch(nil, courseBatch(r, 300, 0))
+	b := schemas.AppendFrameBatch(nil, courseBatch(r, 300, 10_000_000))
+	first, _ := c.Process(a)
+	keys := c.AppendKeys(nil)
+	c.Commit()
+	if len(keys) != first.Out {
+		t.Fatalf("%d keys for %d unique frames", len(keys), first.Out)
+	}
+	bres, _ := c.Process(b)
+	c.Commit()
+	c.Forget(keys)
+	if again, _ := c.Process(a); again != first {
+		t.Fatalf("after Forget %+v, first time %+v", again, first)
+	}
+	c.Commit()
+	if bagain, _ := c.Process(b); bagain.Out != 0 || bagain.Duplicates != bres.In-bres.Invalid {
+		t.Fatalf("the later batch's keys were forgotten too: %+v", bagain)
+	}
+}
+
 // After warm-up a whole batch — decode, validate, dedup, sort, encode —
 // allocates nothing.
 func TestZeroAllocsPerBatch(t *testing.T) {

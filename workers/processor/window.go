@@ -94,6 +94,13 @@ func (w *Window) DropNewest(n int) {
 	}
 }
 
+// Forget removes k from the set at once; its place in the insertion order
+// stays until it would have been evicted. If k is inserted again before
+// then, that older place's eviction forgets the new insertion early: the
+// window may then let one later duplicate of k through, never drop a new
+// frame.
+func (w *Window) Forget(k Key) { w.remove(k) }
+
 // Len is the number of keys held.
 func (w *Window) Len() int { return w.n }
 

@@ -38,6 +38,10 @@ type Config struct {
 	// StatsInterval bounds how often PipelineStats is written to KV;
 	// default 100 ms (always written on shutdown).
 	StatsInterval time.Duration
+	// EmergencyConn, when set, carries the emergency lane (its consumer and
+	// its outputs), so they never queue behind routine traffic in one
+	// socket; nil shares the main connection.
+	EmergencyConn *nats.Conn
 	Logger        *slog.Logger
 }
 
@@ -53,6 +57,7 @@ type Worker struct {
 	nc    *nats.Conn
 	log   *slog.Logger
 	core  *Core
+	lock  priorityLock // guards core
 	stats Stats
 }
 
@@ -88,16 +93,22 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lane := func(durable, subject string) (jetstream.Consumer, error) {
+	ejs := js
+	if w.cfg.EmergencyConn != nil {
+		if ejs, err = bus.NewJetStream(w.cfg.EmergencyConn); err != nil {
+			return err
+		}
+	}
+	lane := func(js jetstream.JetStream, durable, subject string) (jetstream.Consumer, error) {
 		return bus.EnsureConsumer(ctx, js, schemas.StreamWork, jetstream.ConsumerConfig{
 			Durable: durable, Description: "processor: dedup, order, publish to tlm.processed (" + subject + ")",
 			FilterSubject: subject, AckPolicy: jetstream.AckExplicitPolicy, AckWait: w.cfg.AckWait, MaxAckPending: 64, MaxDeliver: -1,
 		})
 	}
-	cons, err := lane(w.cfg.Durable, schemas.WorkSubject)
+	cons, err := lane(js, w.cfg.Durable, schemas.WorkSubject)
 	var emerg jetstream.Consumer
 	if err == nil {
-		emerg, err = lane(w.cfg.Durable+"-emergency", schemas.WorkEmergency)
+		emerg, err = lane(ejs, w.cfg.Durable+"-emergency", schemas.WorkEmergency)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -118,28 +129,30 @@ func (w *Worker) Run(ctx context.Context) error {
 	} else if n > 0 {
 		w.log.Info("processor: recent-key window seeded from TLM_PROCESSED", "keys", n)
 	}
-	pub := bus.NewPublisher(js, 64, w.log)
+	pub, epub := bus.NewPublisher(js, 64, w.log), bus.NewPublisher(ejs, 64, w.log)
 	statsCtx, stopStats := context.WithCancel(context.WithoutCancel(ctx))
 	statsDone := make(chan struct{})
 	go func() { defer close(statsDone); w.statsLoop(statsCtx, kv) }()
 
 	// One consumer per lane; the core takes one batch at a time, and a
 	// waiting emergency batch goes before a waiting routine one.
-	var lock priorityLock
+	lock := &w.lock
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, l := range []struct {
 		c       jetstream.Consumer
 		durable string
 		urgent  bool
-	}{{cons, w.cfg.Durable, false}, {emerg, w.cfg.Durable + "-emergency", true}} {
+		pub     *bus.Publisher
+	}{{cons, w.cfg.Durable, false, pub}, {emerg, w.cfg.Durable + "-emergency", true, epub}} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var keys []Key // the lane's scratch
 			errs[i] = bus.ConsumeRaw(ctx, l.c, l.durable, func(hctx context.Context, m jetstream.Msg) error {
-				lock.Lock(l.urgent)
-				defer lock.Unlock()
-				return w.handle(hctx, pub, m)
+				var err error
+				keys, err = w.handle(hctx, lock, l.urgent, l.pub, m, keys[:0])
+				return err
 			}, bus.ConsumeOptions{Logger: w.log, PullMaxMessages: 16})
 		}()
 	}
@@ -148,6 +161,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = pub.Close(cctx)
+	_ = epub.Close(cctx)
 	stopStats()
 	<-statsDone
 	return err
@@ -212,41 +226,54 @@ func (w *Worker) loadStats(ctx context.Context, kv jetstream.KeyValue) {
 }
 
 // handle processes one TLM_WORK message: outputs are published and acked
-// before the input is (by ConsumeRaw on return).
-func (w *Worker) handle(ctx context.Context, pub *bus.Publisher, m jetstream.Msg) error {
+// before the input is (by ConsumeRaw on return). The core is held only to
+// process and encode the batch, not while its outputs wait for their acks,
+// so an emergency batch never waits a routine batch's round trip. If the
+// outputs are not stored, the batch's keys (kept in keys, returned for
+// reuse) are forgotten again and the input is redelivered.
+func (w *Worker) handle(ctx context.Context, lock *priorityLock, urgent bool, pub *bus.Publisher, m jetstream.Msg, keys []Key) ([]Key, error) {
+	lock.Lock(urgent)
 	start := time.Now()
 	res, err := w.core.Process(m.Data())
 	if err != nil {
+		lock.Unlock()
 		w.log.Warn("processor: malformed batch terminated", "subject", m.Subject(), "err", err)
-		return err // wraps schemas.ErrMalformed: counted and terminated by bus
+		return keys, err // wraps schemas.ErrMalformed: counted and terminated by bus
 	}
 	outs := w.core.Encode()
-	batchSeconds.Observe(time.Since(start).Seconds())
+	// The core's buffers are reused by the next batch and the publisher
+	// keeps a message until its ack: give each output its own copy.
 	seq := bus.StoredID(m)
-	pubStart := time.Now()
-	errc := make(chan error, len(outs))
-	for _, o := range outs {
+	msgs := make([]*nats.Msg, len(outs))
+	for i, o := range outs {
 		src := string(o.Source)
-		// The data buffer is reused by the next batch: the publisher keeps a
-		// reference until the ack, so give it its own copy.
-		data := append([]byte(nil), o.Data...)
-		msg := bus.NewMsg(schemas.ProcessedSubject(src), data, "proc:"+seq+":"+schemas.Token(src))
+		msgs[i] = bus.NewMsg(schemas.ProcessedSubject(src), append([]byte(nil), o.Data...), "proc:"+seq+":"+schemas.Token(src))
+	}
+	keys = w.core.AppendKeys(keys)
+	w.core.Commit()
+	lock.Unlock()
+	batchSeconds.Observe(time.Since(start).Seconds())
+
+	pubStart := time.Now()
+	errc := make(chan error, len(msgs))
+	for _, msg := range msgs {
 		if err := pub.PublishAsync(ctx, msg, func(_ *jetstream.PubAck, err error) { errc <- err }); err != nil {
 			errc <- err
 		}
 	}
 	var failed error
-	for range outs {
+	for range msgs {
 		if err := <-errc; err != nil && failed == nil {
 			failed = err
 		}
 	}
 	publishSeconds.Observe(time.Since(pubStart).Seconds())
 	if failed != nil {
-		w.core.Rollback()
-		return fmt.Errorf("processor: outputs not stored (the batch will be redelivered): %w", failed)
+		lock.Lock(urgent)
+		w.core.Forget(keys)
+		lock.Unlock()
+		return keys, fmt.Errorf("processor: outputs not stored (the batch will be redelivered): %w", failed)
 	}
-	w.core.Commit()
 	w.stats.Processed.Add(uint64(res.Out))
 	w.stats.Emergency.Add(uint64(res.Emergency))
 	w.stats.Duplicates.Add(uint64(res.Duplicates))
@@ -255,7 +282,7 @@ func (w *Worker) handle(ctx context.Context, pub *bus.Publisher, m jetstream.Msg
 	framesTotal.WithLabelValues("processed").Add(float64(res.Out))
 	framesTotal.WithLabelValues("duplicate").Add(float64(res.Duplicates))
 	framesTotal.WithLabelValues("invalid").Add(float64(res.Invalid))
-	return nil
+	return keys, nil
 }
 
 // statsLoop mirrors the counters to KV meridian_stats "pipeline" whenever

@@ -122,7 +122,7 @@ func TestRedeliveryAfterRestartNoDuplicatesDownstream(t *testing.T) {
 	defer pub.Close(ctx)
 	for range 2 { // the first worker "crashes" before acking; a fresh one handles the redelivery
 		w := New(b.Conn, Config{Logger: bustest.Discard})
-		if err := w.handle(ctx, pub, m); err != nil {
+		if _, err := w.handle(ctx, &w.lock, false, pub, m, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -70,11 +70,11 @@ func Run(ctx context.Context, nc *nats.Conn, cfg Config) (Result, error) {
 		return res, fmt.Errorf("replay: %w", err)
 	}
 	last := info.State.LastSeq
-	filter := schemas.IngestAll
+	filter := []string{schemas.IngestAll}
 	if cfg.Station != "" {
-		filter = schemas.IngestSubject(cfg.Station)
+		filter = schemas.IngestSubjects(cfg.Station) // routine and emergency lanes
 	}
-	oc, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter},
+	oc, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: filter,
 		DeliverPolicy: jetstream.DeliverByStartTimePolicy, OptStartTime: &cfg.Since})
 	if err != nil {
 		return res, fmt.Errorf("replay: %w", err)

@@ -1,6 +1,9 @@
 // Package router is the first stage of the telemetry pipeline: it
-// consumes raw batches from TLM_INGEST (and re-played ones from
-// TLM_REPLAY), tags each frame's source kind, and routes it by priority to
+// consumes raw batches from TLM_INGEST — the stations' emergency lane
+// (tlm.ingest.emergency.>, durable "router-emergency") apart from their
+// routine batches (tlm.ingest.*, durable "router"), so a routine backlog
+// never delays an emergency frame — and re-played ones from TLM_REPLAY,
+// tags each frame's source kind, and routes it by priority to
 // tlm.routed.emergency.<source> or tlm.routed.routine.<source>, where the
 // fan-in drains emergency first.
 //
@@ -19,6 +22,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +55,10 @@ type Config struct {
 	Durable       string // on TLM_INGEST; default "router"
 	ReplayDurable string // on TLM_REPLAY; default "router-replay"
 	StatsInterval time.Duration
+	// EmergencyConn, when set, carries the emergency lane (its consumer and
+	// its outputs), so emergency frames never queue behind routine traffic
+	// in one socket; nil shares the main connection.
+	EmergencyConn *nats.Conn
 	Logger        *slog.Logger
 }
 
@@ -134,7 +142,23 @@ func (r *Router) run(ctx context.Context) error {
 	}
 	defer svc.Stop()
 	ingest, err := bus.EnsureConsumer(ctx, js, schemas.StreamIngest, jetstream.ConsumerConfig{Durable: r.cfg.Durable,
-		Description: "router: tag and route by priority", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 256, AckWait: 30 * time.Second})
+		Description: "router: tag and route by priority", FilterSubject: schemas.IngestRoutine,
+		AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 256, AckWait: 30 * time.Second})
+	if err != nil {
+		return err
+	}
+	// The stations' emergency lane has a consumer, a publish window and a
+	// handler slot of its own, so its frames never wait behind a routine
+	// backlog in TLM_INGEST nor behind the routine outputs in flight.
+	ejs := js
+	if r.cfg.EmergencyConn != nil {
+		if ejs, err = bus.NewJetStream(r.cfg.EmergencyConn); err != nil {
+			return err
+		}
+	}
+	emergency, err := bus.EnsureConsumer(ctx, ejs, schemas.StreamIngest, jetstream.ConsumerConfig{Durable: r.cfg.Durable + "-emergency",
+		Description: "router: the stations' emergency lane", FilterSubject: schemas.IngestEmergency,
+		AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 256, AckWait: 30 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -147,15 +171,16 @@ func (r *Router) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
-	pub := bus.NewPublisher(js, 256, r.log)
+	pub, epub := bus.NewPublisher(js, 256, r.log), bus.NewPublisher(ejs, 64, r.log)
 	defer func() {
 		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = pub.Close(c)
+		_ = epub.Close(c)
 	}()
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, 5)
 	run := func(f func() error) {
 		wg.Add(1)
 		go func() { defer wg.Done(); errs <- f() }()
@@ -163,16 +188,21 @@ func (r *Router) run(ctx context.Context) error {
 	run(func() error { r.watch(ctx, watcher); return nil })
 	run(func() error { r.statsLoop(ctx, stats); return nil })
 	run(func() error {
-		return bus.ConsumeRaw(ctx, ingest, r.cfg.Durable, func(hctx context.Context, m jetstream.Msg) error {
-			return r.route(hctx, pub, m, schemas.KindLiveUplink)
-			// Eight at once: each waits a round trip for its outputs' acks,
-			// which one-at-a-time made the router the pipeline's limit.
-		}, bus.ConsumeOptions{Logger: r.log, PullMaxMessages: 64, Concurrency: 8})
+		// Up to 64 waiting inputs routed together, four groups at once:
+		// each waits a round trip for its outputs' acks.
+		return bus.ConsumeBatch(ctx, ingest, r.cfg.Durable, 64, func(hctx context.Context, ms []jetstream.Msg) []error {
+			return r.routeBatch(hctx, pub, ms, schemas.KindLiveUplink)
+		}, bus.ConsumeOptions{Logger: r.log, PullMaxMessages: 256, Concurrency: 4})
 	})
 	run(func() error {
-		return bus.ConsumeRaw(ctx, replay, r.cfg.ReplayDurable, func(hctx context.Context, m jetstream.Msg) error {
-			return r.route(hctx, pub, m, schemas.KindArchivedReplay)
-		}, bus.ConsumeOptions{Logger: r.log, PullMaxMessages: 64, Concurrency: 8})
+		return bus.ConsumeBatch(ctx, emergency, r.cfg.Durable+"-emergency", 64, func(hctx context.Context, ms []jetstream.Msg) []error {
+			return r.routeBatch(hctx, epub, ms, schemas.KindLiveUplink)
+		}, bus.ConsumeOptions{Logger: r.log, PullMaxMessages: 256, Concurrency: 4})
+	})
+	run(func() error {
+		return bus.ConsumeBatch(ctx, replay, r.cfg.ReplayDurable, 64, func(hctx context.Context, ms []jetstream.Msg) []error {
+			return r.routeBatch(hctx, pub, ms, schemas.KindArchivedReplay)
+		}, bus.ConsumeOptions{Logger: r.log, PullMaxMessages: 256, Concurrency: 4})
 	})
 	close(r.ready)
 	wg.Wait()
@@ -258,91 +288,279 @@ func (r *Router) lookup(ctx context.Context, src string) (schemas.Source, bool) 
 	return s, ok
 }
 
-// out accumulates one output subject's frames.
+// out accumulates one output subject's frames, encoded.
 type out struct {
-	subject string
-	batch   schemas.FrameBatch
+	subject  string
+	src      []byte // the source (a sub-slice of the input)
+	prio     schemas.Priority
+	rejected bool
+	frames   []byte
+	n        int
 }
 
-// route splits one input batch by source and priority and publishes the
-// parts; the input is acked (by ConsumeRaw) when this returns nil.
-func (r *Router) route(ctx context.Context, pub *bus.Publisher, m jetstream.Msg, kind schemas.SourceKind) error {
-	var in schemas.FrameBatch
-	if err := schemas.Decode(m.Data(), &in); err != nil {
-		return err // malformed: counted and terminated by bus
+// scratch is one route call's reusable output buffers.
+type scratch struct{ outs []*out }
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func (sc *scratch) get(subject string, src []byte, prio schemas.Priority, rejected bool) *out {
+	for _, o := range sc.outs {
+		if o.subject == "" {
+			o.subject, o.src, o.prio, o.rejected = subject, src, prio, rejected
+			return o
+		}
 	}
-	reg := *r.sources.Load()
-	var outs []*out
-	index := map[string]*out{}
-	var nEmerg, nRoutine, nRejected uint64
-	for i := range in.Frames {
-		f := &in.Frames[i]
-		src := f.SourceID
-		if src == "" {
-			src, f.SourceID = f.StationID, f.StationID
-		}
-		var subject string
-		s, ok := reg[schemas.KVKey(src)]
-		if !ok {
-			// A source registered a moment ago (the gateway registers a
-			// station, then publishes at once) may not have reached the
-			// watch yet: ask the registry itself before rejecting.
-			if s, ok = r.lookup(ctx, src); ok {
-				reg = *r.sources.Load()
-			}
-		}
-		if ok {
-			if kind == schemas.KindArchivedReplay {
-				f.SourceKind = kind
-			} else if s.Kind != "" {
-				f.SourceKind = s.Kind
-			} else if f.SourceKind == "" {
-				f.SourceKind = kind
-			}
-			if f.Emergency() {
-				f.Priority = schemas.PriorityEmergency
-				nEmerg++
-			} else {
-				f.Priority = schemas.PriorityRoutine
-				nRoutine++
-			}
-			subject = schemas.RoutedSubject(f.Priority, src)
+	o := &out{subject: subject, src: src, prio: prio, rejected: rejected}
+	sc.outs = append(sc.outs, o)
+	return o
+}
+
+// active returns the outputs in use (a prefix of outs: get fills the first
+// free slot, and release frees them all).
+func (sc *scratch) active() []*out {
+	n := 0
+	for n < len(sc.outs) && sc.outs[n].subject != "" {
+		n++
+	}
+	return sc.outs[:n]
+}
+
+// mark records the outputs' state, to roll a malformed input's frames back.
+type mark struct {
+	n     int
+	sizes []int // len(frames) and n of each active output
+}
+
+func (sc *scratch) mark() mark {
+	act := sc.active()
+	m := mark{n: len(act), sizes: make([]int, 0, 2*len(act))}
+	for _, o := range act {
+		m.sizes = append(m.sizes, len(o.frames), o.n)
+	}
+	return m
+}
+
+func (sc *scratch) rollback(m mark) {
+	for i, o := range sc.active() {
+		if i < m.n {
+			o.frames, o.n = o.frames[:m.sizes[2*i]], m.sizes[2*i+1]
 		} else {
-			subject = schemas.RejectedSubject(src)
-			nRejected++
+			o.subject, o.src, o.frames, o.n = "", nil, o.frames[:0], 0
 		}
-		o := index[subject]
-		if o == nil {
-			o = &out{subject: subject, batch: schemas.FrameBatch{StationID: src}}
-			index[subject] = o
-			outs = append(outs, o)
-		}
-		o.batch.Frames = append(o.batch.Frames, *f)
 	}
-	seq := bus.StoredID(m)
+}
+
+func (sc *scratch) release() {
+	for _, o := range sc.outs {
+		o.subject, o.src, o.frames, o.n = "", nil, o.frames[:0], 0
+	}
+	scratchPool.Put(sc)
+}
+
+// split is one input batch's frames sorted into sc's outputs.
+type split struct {
+	station                      []byte // the input's station_id
+	changed                      bool   // some frame was re-encoded (re-tagged)
+	emergency, routine, rejected uint64
+}
+
+// split reads the batch with the allocation-free scanner and sorts its
+// frames into sc's outputs by subject, copying frames that need no change
+// byte for byte and re-encoding the ones it tags.
+func (r *Router) split(ctx context.Context, sc *scratch, data []byte, kind schemas.SourceKind) (split, error) {
+	reg := *r.sources.Load()
+	var (
+		sp      split
+		o       *out // the last frame's output
+		lastSrc []byte
+		s       schemas.Source
+		ok      bool
+	)
+	station, _, err := schemas.ScanFrameBatch(data, func(f schemas.FrameView) error {
+		src := f.SourceID
+		if len(src) == 0 {
+			src = f.StationID
+		}
+		if o == nil || !bytes.Equal(src, lastSrc) {
+			lastSrc = src
+			key := schemas.KVKey(string(src))
+			if s, ok = reg[key]; !ok {
+				// A source registered a moment ago (the gateway registers a
+				// station, then publishes at once) may not have reached the
+				// watch yet: ask the registry itself before rejecting.
+				if s, ok = r.lookup(ctx, string(src)); ok {
+					reg = *r.sources.Load()
+				}
+			}
+		}
+		wantKind, prio := schemas.SourceKind(f.SourceKind), schemas.PriorityRoutine
+		if ok {
+			switch {
+			case kind == schemas.KindArchivedReplay:
+				wantKind = kind
+			case s.Kind != "":
+				wantKind = s.Kind
+			case len(f.SourceKind) == 0:
+				wantKind = kind
+			}
+			if string(f.Priority) == string(schemas.PriorityEmergency) || f.Flags&schemas.FlagEmergency != 0 {
+				prio = schemas.PriorityEmergency
+				sp.emergency++
+			} else {
+				sp.routine++
+			}
+		} else {
+			sp.rejected++
+		}
+		if o == nil || o.rejected == ok || (ok && o.prio != prio) || !bytes.Equal(o.src, src) {
+			o = nil
+			for _, c := range sc.outs {
+				if c.subject != "" && c.rejected != ok && (!ok || c.prio == prio) && bytes.Equal(c.src, src) {
+					o = c
+					break
+				}
+			}
+			if o == nil {
+				subject := schemas.RejectedSubject(string(src))
+				if ok {
+					subject = schemas.RoutedSubject(prio, string(src))
+				}
+				o = sc.get(subject, src, prio, !ok)
+			}
+		}
+		o.n++
+		if len(f.SourceID) > 0 && (!ok || (string(f.SourceKind) == string(wantKind) && string(f.Priority) == string(prio))) {
+			o.frames = append(o.frames, f.Raw...)
+			return nil
+		}
+		sp.changed = true
+		f.SourceID = src
+		if ok {
+			f.SourceKind, f.Priority = tag(string(wantKind)), tag(string(prio))
+		}
+		o.frames = schemas.AppendRawFrame(o.frames, &f.RawFrame)
+		return nil
+	})
+	sp.station = station
+	return sp, err
+}
+
+// tags are the source kinds and priorities as bytes, so re-tagging a frame
+// allocates nothing.
+var tags = func() map[string][]byte {
+	m := map[string][]byte{}
+	for _, s := range []string{string(schemas.KindLiveUplink), string(schemas.KindArchivedReplay), string(schemas.KindSensor),
+		string(schemas.PriorityEmergency), string(schemas.PriorityRoutine)} {
+		m[s] = []byte(s)
+	}
+	return m
+}()
+
+func tag(s string) []byte {
+	if b, ok := tags[s]; ok {
+		return b
+	}
+	return []byte(s)
+}
+
+// maxRouteBytes bounds the inputs routed together, so no merged output
+// comes near the server's message size limit.
+const maxRouteBytes = 1 << 20
+
+// routeBatch routes input batches that were waiting together: their frames
+// are split by source and priority into one output per subject, published
+// together, and the inputs are acked (by ConsumeBatch) once every output
+// is stored. Merging is what lets the router keep up with stations that
+// send small batches: the cost of a JetStream round trip is paid per
+// merged output, not per input. A lone input that goes whole to one
+// subject unchanged (a gateway batch from a registered station) is passed
+// on as it came. Outputs carry Nats-Msg-Ids derived from the first input's
+// stored identity; a redelivered input merged differently is de-duplicated
+// downstream by the processor's frame keys.
+func (r *Router) routeBatch(ctx context.Context, pub *bus.Publisher, msgs []jetstream.Msg, kind schemas.SourceKind) []error {
+	errs := make([]error, len(msgs))
+	for start := 0; start < len(msgs); {
+		end, size := start+1, len(msgs[start].Data())
+		for end < len(msgs) && size+len(msgs[end].Data()) <= maxRouteBytes {
+			size += len(msgs[end].Data())
+			end++
+		}
+		r.routeGroup(ctx, pub, msgs[start:end], errs[start:end], kind)
+		start = end
+	}
+	return errs
+}
+
+func (r *Router) routeGroup(ctx context.Context, pub *bus.Publisher, msgs []jetstream.Msg, errs []error, kind schemas.SourceKind) {
+	sc := scratchPool.Get().(*scratch)
+	defer sc.release()
+	var (
+		total split
+		first jetstream.Msg // the first input routed
+		taken int
+	)
+	for i, m := range msgs {
+		mark := sc.mark()
+		sp, err := r.split(ctx, sc, m.Data(), kind)
+		if err != nil {
+			sc.rollback(mark)
+			errs[i] = err // malformed: counted and terminated by bus
+			continue
+		}
+		if first == nil {
+			first, total.station = m, sp.station
+		}
+		taken++
+		total.changed = total.changed || sp.changed
+		total.emergency += sp.emergency
+		total.routine += sp.routine
+		total.rejected += sp.rejected
+	}
+	if taken == 0 {
+		return
+	}
+	outs := sc.active()
+	id := "route:" + bus.StoredID(first)
+	if taken > 1 {
+		id += "+" + strconv.Itoa(taken-1)
+	}
 	errc := make(chan error, len(outs))
 	for i, o := range outs {
-		data := schemas.AppendFrameBatch(nil, &o.batch)
-		msg := bus.NewMsg(o.subject, data, "route:"+seq+":"+strconv.Itoa(i))
+		var data []byte
+		if taken == 1 && len(outs) == 1 && !total.changed && bytes.Equal(total.station, o.src) {
+			data = first.Data()
+		} else {
+			data = schemas.AppendFrameBatchHeaderBytes(make([]byte, 0, len(o.frames)+len(o.src)+24), o.src, o.n)
+			data = append(data, o.frames...)
+		}
+		msg := bus.NewMsg(o.subject, data, id+":"+strconv.Itoa(i))
 		if err := pub.PublishAsync(ctx, msg, func(_ *jetstream.PubAck, err error) { errc <- err }); err != nil {
 			errc <- err
 		}
 	}
+	var failed error
 	for range outs {
-		if err := <-errc; err != nil {
-			return fmt.Errorf("router: outputs not stored (the batch will be redelivered): %w", err)
+		if err := <-errc; err != nil && failed == nil {
+			failed = fmt.Errorf("router: outputs not stored (the batch will be redelivered): %w", err)
 		}
 	}
-	if nRejected > 0 {
-		r.log.Warn("router: frames from unregistered sources kept aside", "station", in.StationID, "frames", nRejected)
+	if failed != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = failed
+			}
+		}
+		return
 	}
-	r.ingested.Add(uint64(len(in.Frames)))
-	r.routed.Add(nEmerg + nRoutine)
-	r.rejected.Add(nRejected)
-	framesTotal.WithLabelValues("emergency").Add(float64(nEmerg))
-	framesTotal.WithLabelValues("routine").Add(float64(nRoutine))
-	framesTotal.WithLabelValues("rejected").Add(float64(nRejected))
-	return nil
+	if total.rejected > 0 {
+		r.log.Warn("router: frames from unregistered sources kept aside", "station", string(total.station), "frames", total.rejected)
+	}
+	r.ingested.Add(total.emergency + total.routine + total.rejected)
+	r.routed.Add(total.emergency + total.routine)
+	r.rejected.Add(total.rejected)
+	framesTotal.WithLabelValues("emergency").Add(float64(total.emergency))
+	framesTotal.WithLabelValues("routine").Add(float64(total.routine))
+	framesTotal.WithLabelValues("rejected").Add(float64(total.rejected))
 }
 
 // statsLoop adds the router's counts to KV meridian_stats "pipeline"

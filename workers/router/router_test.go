@@ -1,8 +1,10 @@
 package router_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -207,4 +209,72 @@ func TestTwoInstancesShareTheDurable(t *testing.T) {
 	}
 	i1, _, _ := r1.Counts()
 	t.Logf("instance 1 routed %d of %d frames", i1, 2*batches)
+}
+
+// A batch that mixes sources, missing source ids, frames already tagged and
+// frames the registry re-tags is split and tagged frame by frame; a batch
+// that needs no change is passed on byte for byte.
+func TestRouteTagsFrameByFrame(t *testing.T) {
+	b := bustest.New(t)
+	register(t, b, "gs-1")
+	kv, _ := b.JS.KeyValue(context.Background(), schemas.BucketSources)
+	if _, err := bus.KVPut(context.Background(), kv, schemas.KVKey("radar-7"), &schemas.Source{SourceID: "radar-7", Kind: schemas.KindSensor}); err != nil {
+		t.Fatal(err)
+	}
+	r := startRouter(t, b)
+	ctx := context.Background()
+	mixed := schemas.FrameBatch{StationID: "gs-1", Frames: []schemas.Frame{
+		{StationID: "gs-1", Sequence: 1, Payload: []byte("a")}, // no source id, no kind
+		{StationID: "gs-1", SourceID: "radar-7", SourceKind: schemas.KindLiveUplink, Sequence: 2, Payload: []byte("b")},
+		{StationID: "gs-1", SourceID: "gs-1", SourceKind: schemas.KindLiveUplink, Priority: schemas.PriorityRoutine, Sequence: 3, Payload: []byte("c")},
+		{StationID: "gs-1", SourceID: "gs-1", Priority: schemas.PriorityEmergency, Sequence: 4, Payload: []byte("d")}, // no flag
+		{StationID: "gs-1", SourceID: "nobody", Sequence: 5, Payload: []byte("e")},
+	}}
+	if _, err := b.JS.Publish(ctx, "tlm.ingest.gs-1", schemas.AppendFrameBatch(nil, &mixed)); err != nil {
+		t.Fatal(err)
+	}
+	clean := schemas.AppendFrameBatch(nil, &schemas.FrameBatch{StationID: "gs-1", Frames: []schemas.Frame{
+		{StationID: "gs-1", SourceID: "gs-1", SourceKind: schemas.KindLiveUplink, Priority: schemas.PriorityRoutine, Sequence: 6, Payload: []byte("f")}}})
+	if _, err := b.JS.Publish(ctx, "tlm.ingest.gs-1", clean); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, 10*time.Second, func() bool { i, _, _ := r.Counts(); return i == 6 }, "not all frames handled")
+
+	seqs := func(fs []schemas.Frame) (out []uint64) {
+		for _, f := range fs {
+			out = append(out, f.Sequence)
+		}
+		slices.Sort(out) // the router handles several inputs at once
+		return out
+	}
+	ro := frames(t, b, schemas.StreamRouted, "tlm.routed.routine.gs-1")
+	if got := seqs(ro); !slices.Equal(got, []uint64{1, 3, 6}) {
+		t.Fatalf("routine gs-1: %v", got)
+	}
+	for _, f := range ro {
+		if f.SourceID != "gs-1" || f.SourceKind != schemas.KindLiveUplink || f.Priority != schemas.PriorityRoutine {
+			t.Fatalf("routine frame tagged %+v", f)
+		}
+	}
+	if em := frames(t, b, schemas.StreamRouted, "tlm.routed.emergency.gs-1"); len(em) != 1 || em[0].Sequence != 4 || em[0].SourceKind != schemas.KindLiveUplink {
+		t.Fatalf("emergency gs-1: %+v", em)
+	}
+	if radar := frames(t, b, schemas.StreamRouted, "tlm.routed.routine.radar-7"); len(radar) != 1 || radar[0].SourceKind != schemas.KindSensor {
+		t.Fatalf("radar-7: %+v (the registry's kind wins)", radar)
+	}
+	if rej := frames(t, b, schemas.StreamRejected, "tlm.rejected.nobody"); len(rej) != 1 || rej[0].Sequence != 5 {
+		t.Fatalf("rejected: %+v", rej)
+	}
+	// The clean batch went on unchanged.
+	st, _ := b.JS.Stream(ctx, schemas.StreamRouted)
+	info, _ := st.Info(ctx)
+	found := false
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		if m, err := st.GetMsg(ctx, seq); err == nil && bytes.Equal(m.Data, clean) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("the clean batch was re-encoded")
+	}
 }

@@ -285,3 +285,21 @@ func TestConsumeRawConcurrency(t *testing.T) {
 		t.Fatalf("handled %d, at most %d at once (want 2..4)", handled.Load(), maxInFlight.Load())
 	}
 }
+
+// A retention shorter than the 2-minute duplicate window (a soak that
+// wants the store at its steady state) provisions: the window shrinks to
+// the retention, which the server requires.
+func TestProvisionShortRetention(t *testing.T) {
+	b := bustest.New(t, func(c *bus.Config) { c.Provision = bus.ProvisionOptions{Retention: 30 * time.Second} })
+	st, err := b.JS.Stream(ctx(t), schemas.StreamIngest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.MaxAge != 30*time.Second || info.Config.Duplicates != 30*time.Second {
+		t.Fatalf("TLM_INGEST max age %v, duplicate window %v; want 30s and 30s", info.Config.MaxAge, info.Config.Duplicates)
+	}
+}

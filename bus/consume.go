@@ -31,6 +31,11 @@ type Handler[T any] func(ctx context.Context, msg jetstream.Msg, v *T) error
 type ConsumeOptions struct {
 	// PullMaxMessages bounds the messages buffered in the client (default 256).
 	PullMaxMessages int
+	// PullMaxBytes, when set, bounds the buffered messages by size instead
+	// (JetStream takes one or the other): for streams whose messages are
+	// merged batches of up to a few MiB, a count alone would let a stage
+	// hold hundreds of MiB.
+	PullMaxBytes int
 	// DrainTimeout bounds how long buffered messages may still be handled
 	// after ctx ends (default 5 s); what is left is redelivered later.
 	DrainTimeout time.Duration
@@ -105,7 +110,7 @@ func ConsumeRaw(ctx context.Context, cons jetstream.Consumer, name string, h Raw
 			}()
 		}
 	}
-	cc, err := cons.Consume(cb, jetstream.PullMaxMessages(o.PullMaxMessages), errHandler(log))
+	cc, err := cons.Consume(cb, o.pullLimit(), errHandler(log))
 	if err != nil {
 		return fmt.Errorf("bus: consume %s: %w", name, err)
 	}
@@ -122,6 +127,13 @@ func ConsumeRaw(ctx context.Context, cons jetstream.Consumer, name string, h Raw
 		<-drained
 	}
 	return nil
+}
+
+func (o *ConsumeOptions) pullLimit() jetstream.PullConsumeOpt {
+	if o.PullMaxBytes > 0 {
+		return jetstream.PullMaxBytes(o.PullMaxBytes)
+	}
+	return jetstream.PullMaxMessages(o.PullMaxMessages)
 }
 
 func errHandler(log *slog.Logger) jetstream.PullConsumeOpt {
@@ -160,7 +172,7 @@ func ConsumeBatch(ctx context.Context, cons jetstream.Consumer, name string, max
 		case in <- m:
 		case <-abandon: // past the drain deadline: left for redelivery
 		}
-	}, jetstream.PullMaxMessages(o.PullMaxMessages), errHandler(log))
+	}, o.pullLimit(), errHandler(log))
 	if err != nil {
 		return fmt.Errorf("bus: consume %s: %w", name, err)
 	}

@@ -44,7 +44,7 @@ func Streams(o ProvisionOptions) []jetstream.StreamConfig {
 	s := func(name, desc string, subjects ...string) jetstream.StreamConfig {
 		return jetstream.StreamConfig{Name: name, Description: desc, Subjects: subjects,
 			Storage: jetstream.FileStorage, Replicas: o.Replicas, Retention: jetstream.LimitsPolicy,
-			Discard: jetstream.DiscardOld, MaxAge: o.Retention, Duplicates: dup}
+			Discard: jetstream.DiscardOld, MaxAge: o.Retention, Duplicates: min(dup, o.Retention)}
 	}
 	ingest := s(schemas.StreamIngest, "raw frame batches from the gateway, kept for replay", schemas.IngestAll)
 	replay := s(schemas.StreamReplay, "frames re-played from TLM_INGEST, taken by the router like live ones", schemas.ReplayAll)

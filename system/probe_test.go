@@ -9,12 +9,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/metrics"
 	"slices"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meridian-ops/meridian/schemas"
 
@@ -69,7 +71,7 @@ func stageProbe(nc *nats.Conn, mu *sync.Mutex, sentAt map[uint64]time.Time) func
 		return func() {}
 	}
 	stageLat := map[string][]time.Duration{}
-	subjects := []string{"tlm.ingest.emergency.>", "tlm.routed.emergency.>", "tlm.work.emergency", "tlm.processed.>"}
+	subjects := []string{"tlm.ingest.emergency.>", "tlm.routed.emergency.>", "tlm.work.emergency"}
 	for _, subj := range subjects {
 		sub, _ := nc.Subscribe(subj, func(m *nats.Msg) {
 			now := time.Now()
@@ -85,6 +87,38 @@ func stageProbe(nc *nats.Conn, mu *sync.Mutex, sentAt map[uint64]time.Time) func
 		_ = sub.SetPendingLimits(-1, -1)
 	}
 	return func() {
+		// How long runnable goroutines waited for a P, over the whole run.
+		sample := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+		metrics.Read(sample)
+		if h := sample[0].Value.Float64Histogram(); h != nil {
+			var total uint64
+			for _, c := range h.Counts {
+				total += c
+			}
+			var cum uint64
+			for i, c := range h.Counts {
+				cum += c
+				for _, q := range []float64{0.5, 0.9, 0.99, 0.999} {
+					if float64(cum-c) < q*float64(total) && float64(cum) >= q*float64(total) {
+						fmt.Fprintf(os.Stderr, "sched latency p%g <= %v\n", q*100, time.Duration(h.Buckets[i+1]*1e9))
+					}
+				}
+			}
+		}
+		mfs, _ := prometheus.DefaultGatherer.Gather()
+		for _, mf := range mfs {
+			switch mf.GetName() {
+			case "meridian_processor_core_wait_seconds", "meridian_processor_publish_seconds", "meridian_processor_batch_seconds", "meridian_gateway_ack_seconds":
+				for _, m := range mf.GetMetric() {
+					h := m.GetHistogram()
+					var line []string
+					for _, b := range h.GetBucket() {
+						line = append(line, fmt.Sprintf("%v:%d", time.Duration(b.GetUpperBound()*1e9), b.GetCumulativeCount()))
+					}
+					fmt.Fprintln(os.Stderr, mf.GetName(), m.GetLabel(), "n", h.GetSampleCount(), line)
+				}
+			}
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		for _, subj := range subjects {

@@ -26,6 +26,9 @@ type Config struct {
 	HTTPAddr    string // default 127.0.0.1:8080
 	SyncAlways  bool   // embedded server fsyncs every write
 	Replicas    int    // stream replicas; 1 (embedded), 3 on a cluster
+	// Retention is how long raw and processed telemetry (TLM_INGEST,
+	// TLM_PROCESSED, SDA) is kept; default 24 h.
+	Retention time.Duration
 	// NATSConfig is a nats-server config file for the embedded server
 	// (accounts, users, permissions, TLS).
 	NATSConfig string
@@ -113,7 +116,7 @@ func Start(ctx context.Context, cfg Config) (*System, error) {
 	}
 	b, err := bus.Open(ctx, bus.Config{URL: cfg.NATSURL, DataDir: cfg.DataDir, ListenAddr: cfg.NATSAddr,
 		SyncAlways: cfg.SyncAlways, Name: "meridian", Logger: cfg.Logger, ServerConfig: cfg.NATSConfig,
-		ConnectOptions: copts, Provision: bus.ProvisionOptions{Replicas: cfg.Replicas}})
+		ConnectOptions: copts, Provision: bus.ProvisionOptions{Replicas: cfg.Replicas, Retention: cfg.Retention}})
 	if err != nil {
 		return nil, err
 	}

@@ -53,7 +53,7 @@ KV meridian_sessions. Config file:
 			url = "nats://" + global.natsAddr
 		}
 		b, err := bus.Open(ctx, bus.Config{URL: url, Name: "meridian-gs-client", Logger: slog.Default(),
-			Provision: bus.ProvisionOptions{Replicas: global.replicas}})
+			Provision: bus.ProvisionOptions{Replicas: global.replicas, Retention: global.retention}})
 		if err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -27,6 +28,7 @@ var global struct {
 	natsAddr  string
 	natsURL   string
 	replicas  int
+	retention time.Duration
 	natsConf  string
 	creds     bus.Credentials
 	logLevel  string
@@ -69,6 +71,7 @@ func init() {
 	pf.StringVar(&global.creds.CertFile, "nats-cert", "", "client certificate for mutual TLS with NATS")
 	pf.StringVar(&global.creds.KeyFile, "nats-key", "", "client key for mutual TLS with NATS")
 	pf.IntVar(&global.replicas, "replicas", 1, "JetStream replicas for the contract's streams (3 on a cluster)")
+	pf.DurationVar(&global.retention, "retention", 24*time.Hour, "how long raw and processed telemetry is kept in TLM_INGEST, TLM_PROCESSED and SDA (replay window)")
 	pf.StringVar(&global.logLevel, "log-level", "info", "debug, info, warn or error")
 	pf.StringVar(&global.logFormat, "log-format", "text", "text or json")
 }

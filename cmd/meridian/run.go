@@ -42,6 +42,7 @@ func systemConfig() system.Config {
 		HTTPAddr:     runFlags.httpAddr,
 		SyncAlways:   runFlags.syncAlways,
 		Replicas:     global.replicas,
+		Retention:    global.retention,
 		NATSConfig:   global.natsConf,
 		Credentials:  global.creds,
 		APIToken:     runFlags.apiToken,

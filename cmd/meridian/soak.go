@@ -42,6 +42,7 @@ exits 1 if a check failed. See ops/perf/soak.md.`,
 		if cmd.Flags().Changed("data-dir") || os.Getenv("MERIDIAN_DATA_DIR") != "" {
 			cfg.DataDir = global.dataDir
 		}
+		cfg.Retention = global.retention // --retention shorter than the soak lets the store level off
 		cfg.Progress = cmd.OutOrStdout()
 		if soakFlags.cpuProfile != "" {
 			f, err := os.Create(soakFlags.cpuProfile)

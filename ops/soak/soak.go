@@ -71,6 +71,12 @@ type Config struct {
 	// DataDir is where the system keeps its data; default a temporary
 	// directory removed afterwards.
 	DataDir string
+	// Retention is the telemetry streams' retention (system.Config's);
+	// default the system's 24 h. A soak shorter than the retention only
+	// ever adds stored messages, and the embedded server's per-message
+	// state with them; a retention shorter than the soak lets the store
+	// reach its steady state, so RSS can be seen to level off.
+	Retention time.Duration
 	// GoroutineDump, when set, receives the goroutine stacks (pprof debug=1)
 	// at the baseline sample, at the last sample and once the stations left.
 	GoroutineDump io.Writer
@@ -207,7 +213,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{Config: cfg, Phases: phases}
 
 	s, err := system.Start(ctx, system.Config{DataDir: cfg.DataDir, NATSAddr: "127.0.0.1:0", GatewayAddr: "127.0.0.1:0",
-		UDPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: cfg.Logger})
+		UDPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Retention: cfg.Retention, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("soak: start: %w", err)
 	}

@@ -368,13 +368,6 @@ func TestWorkerFsyncFailureStopsAndRestartRecovers(t *testing.T) {
 	js, _ := jetstream.New(b.Conn)
 	dir := t.TempDir()
 	ff := vfs.NewFaulty(vfs.OS{}, nil)
-	var syncs atomic.Int32
-	ff.SetInjector(func(op vfs.Op, name string) error {
-		if op == vfs.OpSync && strings.HasPrefix(filepath.Base(name), "seg-") && syncs.Add(1) > 5 {
-			return syscall.ENOSPC // the 6th batch's fsync and every later one
-		}
-		return nil
-	})
 	run := func() (*Worker, context.CancelFunc, chan error) {
 		w, err := NewWorker(b.Conn, Config{Dir: dir, FS: TruncFS{ff}, Logger: bustest.Logger(t)})
 		if err != nil {
@@ -385,15 +378,27 @@ func TestWorkerFsyncFailureStopsAndRestartRecovers(t *testing.T) {
 		go func() { done <- w.Run(ctx) }()
 		return w, cancel, done
 	}
-	_, cancel, done := run()
+	first, cancel, done := run()
 	defer cancel()
 	const n, per = 20, 10
-	for i := 0; i < n; i++ {
-		msg := schemas.AppendFrameBatch(nil, &schemas.FrameBatch{StationID: "gs-a", Frames: frames("gs-a", 3, uint64(i*per+1), per)})
-		if _, err := js.Publish(context.Background(), "tlm.processed.gs-a", msg); err != nil {
-			t.Fatal(err)
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			msg := schemas.AppendFrameBatch(nil, &schemas.FrameBatch{StationID: "gs-a", Frames: frames("gs-a", 3, uint64(i*per+1), per)})
+			if _, err := js.Publish(context.Background(), "tlm.processed.gs-a", msg); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	// The first batches are archived; then every segment fsync fails.
+	publish(0, 5)
+	bustest.Eventually(t, 30*time.Second, func() bool { return first.Archive().Count() == 5*per }, "first batches not archived")
+	ff.SetInjector(func(op vfs.Op, name string) error {
+		if op == vfs.OpSync && strings.HasPrefix(filepath.Base(name), "seg-") {
+			return syscall.ENOSPC
+		}
+		return nil
+	})
+	publish(5, n)
 	select {
 	case err := <-done:
 		if !errors.Is(err, ErrFailed) || !errors.Is(err, syscall.ENOSPC) {
@@ -413,4 +418,43 @@ func TestWorkerFsyncFailureStopsAndRestartRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	exactlyOnce(t, checkSegments(t, dir), 3, n*per)
+}
+
+// Group commit: batches waiting together are archived with one fsync, so
+// a backlog of 50 processed messages takes far fewer than 50 fsyncs, and
+// every frame is archived once.
+func TestWorkerGroupCommit(t *testing.T) {
+	b := bustest.New(t)
+	js, _ := jetstream.New(b.Conn)
+	const n, per = 50, 10
+	for i := 0; i < n; i++ {
+		msg := schemas.AppendFrameBatch(nil, &schemas.FrameBatch{StationID: "gs-a", Frames: frames("gs-a", 3, uint64(i*per+1), per)})
+		if _, err := js.Publish(context.Background(), "tlm.processed.gs-a", msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ff := vfs.NewFaulty(vfs.OS{}, nil)
+	var syncs atomic.Int32
+	ff.SetInjector(func(op vfs.Op, name string) error {
+		if op == vfs.OpSync && strings.HasPrefix(filepath.Base(name), "seg-") {
+			syncs.Add(1)
+		}
+		return nil
+	})
+	w, err := NewWorker(b.Conn, Config{Dir: t.TempDir(), FS: TruncFS{ff}, Logger: bustest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	bustest.Eventually(t, 30*time.Second, func() bool { return w.Archive().Count() == n*per },
+		"archived %d of %d", w.Archive().Count(), n*per)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := syncs.Load(); s == 0 || s > n/2 {
+		t.Fatalf("%d segment fsyncs for a backlog of %d messages; want a few (group commit)", s, n)
+	}
 }

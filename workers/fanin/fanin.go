@@ -138,7 +138,8 @@ func (f *FanIn) Run(ctx context.Context) error {
 		c   jetstream.Consumer
 		out chan jetstream.Msg
 	}{{emergC, emerg}, {routineC, routine}} {
-		it, err := p.c.Messages(jetstream.PullMaxMessages(64))
+		// Bounded by size: the router merges routed batches of up to 1 MiB.
+		it, err := p.c.Messages(jetstream.PullMaxBytes(16 << 20))
 		if err != nil {
 			stopPull()
 			wg.Wait()

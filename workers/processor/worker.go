@@ -25,6 +25,9 @@ var (
 	batchSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
 		Name: "meridian_processor_batch_seconds", Help: "Core time per batch (decode to encode).",
 		Buckets: prometheus.ExponentialBuckets(10e-6, 2, 14)})
+	lockWaitSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "meridian_processor_core_wait_seconds", Help: "How long a batch waited for the core (another batch was being processed), by lane.",
+		Buckets: prometheus.ExponentialBuckets(10e-6, 2, 16)}, []string{"lane"})
 	publishSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
 		Name: "meridian_processor_publish_seconds", Help: "From a batch's outputs published to all acked.",
 		Buckets: prometheus.ExponentialBuckets(100e-6, 2, 14)})
@@ -153,7 +156,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				var err error
 				keys, err = w.handle(hctx, lock, l.urgent, l.pub, m, keys[:0])
 				return err
-			}, bus.ConsumeOptions{Logger: w.log, PullMaxMessages: 16})
+			}, bus.ConsumeOptions{Logger: w.log, PullMaxBytes: 8 << 20}) // hand-offs are up to 4,096 frames
 		}()
 	}
 	wg.Wait()
@@ -232,8 +235,10 @@ func (w *Worker) loadStats(ctx context.Context, kv jetstream.KeyValue) {
 // outputs are not stored, the batch's keys (kept in keys, returned for
 // reuse) are forgotten again and the input is redelivered.
 func (w *Worker) handle(ctx context.Context, lock *priorityLock, urgent bool, pub *bus.Publisher, m jetstream.Msg, keys []Key) ([]Key, error) {
+	waitStart := time.Now()
 	lock.Lock(urgent)
 	start := time.Now()
+	lockWaitSeconds.WithLabelValues(laneName(urgent)).Observe(start.Sub(waitStart).Seconds())
 	res, err := w.core.Process(m.Data())
 	if err != nil {
 		lock.Unlock()
@@ -322,6 +327,13 @@ func (w *Worker) statsLoop(ctx context.Context, kv jetstream.KeyValue) {
 			write(ctx)
 		}
 	}
+}
+
+func laneName(urgent bool) string {
+	if urgent {
+		return "emergency"
+	}
+	return "routine"
 }
 
 // priorityLock is a mutex whose urgent waiters go before the others: the

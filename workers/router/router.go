@@ -158,7 +158,7 @@ func (r *Router) run(ctx context.Context) error {
 	}
 	emergency, err := bus.EnsureConsumer(ctx, ejs, schemas.StreamIngest, jetstream.ConsumerConfig{Durable: r.cfg.Durable + "-emergency",
 		Description: "router: the stations' emergency lane", FilterSubject: schemas.IngestEmergency,
-		AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 256, AckWait: 30 * time.Second})
+		AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 2048, AckWait: 30 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -192,17 +192,17 @@ func (r *Router) run(ctx context.Context) error {
 		// each waits a round trip for its outputs' acks.
 		return bus.ConsumeBatch(ctx, ingest, r.cfg.Durable, 64, func(hctx context.Context, ms []jetstream.Msg) []error {
 			return r.routeBatch(hctx, pub, ms, schemas.KindLiveUplink)
-		}, bus.ConsumeOptions{Logger: r.log, PullMaxMessages: 256, Concurrency: 4})
+		}, bus.ConsumeOptions{Logger: r.log, PullMaxBytes: 16 << 20, Concurrency: 4})
 	})
 	run(func() error {
-		return bus.ConsumeBatch(ctx, emergency, r.cfg.Durable+"-emergency", 64, func(hctx context.Context, ms []jetstream.Msg) []error {
+		return bus.ConsumeBatch(ctx, emergency, r.cfg.Durable+"-emergency", 512, func(hctx context.Context, ms []jetstream.Msg) []error {
 			return r.routeBatch(hctx, epub, ms, schemas.KindLiveUplink)
-		}, bus.ConsumeOptions{Logger: r.log, PullMaxMessages: 256, Concurrency: 4})
+		}, bus.ConsumeOptions{Logger: r.log, PullMaxMessages: 1024, Concurrency: 4})
 	})
 	run(func() error {
 		return bus.ConsumeBatch(ctx, replay, r.cfg.ReplayDurable, 64, func(hctx context.Context, ms []jetstream.Msg) []error {
 			return r.routeBatch(hctx, pub, ms, schemas.KindArchivedReplay)
-		}, bus.ConsumeOptions{Logger: r.log, PullMaxMessages: 256, Concurrency: 4})
+		}, bus.ConsumeOptions{Logger: r.log, PullMaxBytes: 16 << 20, Concurrency: 4})
 	})
 	close(r.ready)
 	wg.Wait()

@@ -265,6 +265,7 @@ func BenchmarkPipelineEmergencyBehindBacklog(b *testing.B) {
 	js, _ := bus.NewJetStream(nc)
 	pub := bus.NewPublisher(js, 256, nil)
 	backlog := b.N * 2000
+	backlogStart := time.Now()
 	payload := make([]byte, 232)
 	var fb schemas.FrameBatch
 	for n, bi := 0, 0; n < backlog; bi++ {
@@ -338,7 +339,7 @@ func BenchmarkPipelineEmergencyBehindBacklog(b *testing.B) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	el := time.Since(start)
+	drained := time.Now()
 	b.StopTimer()
 	mu.Lock()
 	defer mu.Unlock()
@@ -359,5 +360,7 @@ func BenchmarkPipelineEmergencyBehindBacklog(b *testing.B) {
 	b.ReportMetric(q(0.99), "emergency-p99-µs")
 	b.ReportMetric(float64(behind[len(behind)-1].Microseconds()), "emergency-max-µs")
 	b.ReportMetric(float64(len(behind))/float64(len(lat)), "sent-during-backlog")
-	b.ReportMetric(float64(backlog)/el.Seconds(), "backlog-frames/s")
+	// From the backlog's first publish to the last frame processed: the
+	// pipeline's rate from TLM_INGEST to tlm.processed, gateway aside.
+	b.ReportMetric(float64(backlog)/drained.Sub(backlogStart).Seconds(), "backlog-frames/s")
 }

@@ -46,22 +46,29 @@ func BenchmarkPipelineEmergencyUnderLoad(b *testing.B) {
 	pipelineBench(b, rate)
 }
 
+// startPipeline starts gateway, router, fan-in and processor on an
+// embedded NATS for a benchmark; both stop when it ends.
+func startPipeline(b *testing.B) (context.Context, *system.System) {
+	cfg := system.Config{DataDir: b.TempDir(), NATSAddr: "127.0.0.1:0", GatewayAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0",
+		HTTPAddr: "127.0.0.1:0", Logger: bustest.Discard, Only: []string{"processor", "fanin", "router", "gateway"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	b.Cleanup(cancel)
+	s, err := system.Start(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	probe(ctx, s)
+	return ctx, s
+}
+
 func pipelineBench(b *testing.B, rate int) {
 	const clients = 48
 	every := 100 // one frame in every is an emergency
 	if v, err := strconv.Atoi(os.Getenv("MERIDIAN_BENCH_EMERGENCY_EVERY")); err == nil && v > 0 {
 		every = v
 	}
-	cfg := system.Config{DataDir: b.TempDir(), NATSAddr: "127.0.0.1:0", GatewayAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0",
-		HTTPAddr: "127.0.0.1:0", Logger: bustest.Discard, Only: []string{"processor", "fanin", "router", "gateway"}}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	s, err := system.Start(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Shutdown(context.Background())
-	probe(ctx, s)
+	ctx, s := startPipeline(b)
 
 	// Emergency frames: sent-at by sequence, seen on tlm.processed.
 	var mu sync.Mutex
@@ -210,16 +217,7 @@ func BenchmarkPipelineEmergencyBehindBacklog(b *testing.B) {
 		senders         = 8
 		every           = 40 * time.Millisecond // per sender: 200 emergency frames/s in all
 	)
-	cfg := system.Config{DataDir: b.TempDir(), NATSAddr: "127.0.0.1:0", GatewayAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0",
-		HTTPAddr: "127.0.0.1:0", Logger: bustest.Discard, Only: []string{"processor", "fanin", "router", "gateway"}}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	s, err := system.Start(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Shutdown(context.Background())
-	probe(ctx, s)
+	ctx, s := startPipeline(b)
 
 	var mu sync.Mutex
 	sentAt := map[uint64]time.Time{}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -231,6 +232,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := prime(ctx, s, m, pr); err != nil {
+		return nil, err
+	}
 	rep.GoroutinesIdleBefore = runtime.NumGoroutine()
 	dumpGoroutines(cfg.GoroutineDump, "idle before the stations connected")
 
@@ -321,6 +325,52 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.phaseLatencies = pr.phases()
 	rep.summarise()
 	return rep, nil
+}
+
+// prime sends a few routine and emergency frames through every stage from
+// a station of its own and waits until they are processed, so that the
+// idle goroutine baseline is taken after the components' lazy start
+// (JetStream clients start goroutines on their first publish, and every
+// stage's emergency lane has a connection of its own). The frames use a
+// satellite id the simulator never does; the meter and the probe count
+// from what priming left.
+func prime(ctx context.Context, s *system.System, m *meter, pr *probe) error {
+	c, err := net.Dial("tcp", s.Gateway.Addr().String())
+	if err != nil {
+		return fmt.Errorf("soak: prime: %w", err)
+	}
+	defer c.Close()
+	w := bufio.NewWriter(c)
+	_ = schemas.WriteFrame(w, []byte("HELLO station=soak-prime format=mf1"))
+	const frames = 10
+	body := make([]byte, 32)
+	for i := range frames {
+		h := schemas.MF1Header{TimestampMs: uint64(time.Now().UnixMilli()), Sequence: uint64(i + 1), SatelliteID: 0xFFFF0001}
+		if i%5 == 4 {
+			h.Flags = schemas.FlagEmergency
+		}
+		_ = schemas.WriteFrame(w, schemas.AppendMF1(nil, h, body))
+	}
+	_ = schemas.WriteFrame(w, []byte("GOODBYE"))
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("soak: prime: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, c) // the gateway closes the session after GOODBYE
+	var st schemas.PipelineStats
+	if !waitFor(ctx, 30*time.Second, func() bool {
+		st, _ = m.total(ctx)
+		lag, _ := m.lag(ctx)
+		return st.FramesIngested >= frames && st.FramesProcessed+st.DuplicatesDropped+st.InvalidDropped == st.FramesIngested &&
+			lag == 0 && pr.received() >= st.FramesProcessed
+	}) {
+		return fmt.Errorf("soak: prime: the priming frames were not processed within 30 s (stats %+v)", st)
+	}
+	m.base = st
+	if m.baseMsgs, err = m.ingestMsgs(ctx); err != nil {
+		return fmt.Errorf("soak: prime: %w", err)
+	}
+	pr.reset()
+	return nil
 }
 
 // idleBound is how many more goroutines the idle count may have after the
@@ -570,12 +620,18 @@ func heapBytes() uint64 {
 
 // meter reads the pipeline's counters and the router's lag.
 type meter struct {
-	kv     jetstream.KeyValue
-	router jetstream.Consumer
-	fanin  []jetstream.Consumer
-	proc   jetstream.Consumer
-	ingest jetstream.Stream
-	work   jetstream.Stream
+	kv      jetstream.KeyValue
+	router  jetstream.Consumer
+	routerE jetstream.Consumer // the stations' emergency lane
+	fanin   []jetstream.Consumer
+	proc    jetstream.Consumer
+	ingest  jetstream.Stream
+	work    jetstream.Stream
+
+	// What the priming run left (see prime): stats and counts are
+	// reported from there on.
+	base     schemas.PipelineStats
+	baseMsgs uint64
 }
 
 func newMeter(ctx context.Context, js jetstream.JetStream) (*meter, error) {
@@ -591,6 +647,13 @@ func newMeter(ctx context.Context, js jetstream.JetStream) (*meter, error) {
 	})
 	if !ok {
 		return nil, fmt.Errorf("soak: router consumer on %s: %w", schemas.StreamIngest, err)
+	}
+	ok = waitFor(ctx, 10*time.Second, func() bool {
+		m.routerE, err = js.Consumer(ctx, schemas.StreamIngest, "router-emergency")
+		return err == nil
+	})
+	if !ok {
+		return nil, fmt.Errorf("soak: router-emergency consumer on %s: %w", schemas.StreamIngest, err)
 	}
 	for _, name := range []string{"fanin-emergency", "fanin-routine"} {
 		var c jetstream.Consumer
@@ -619,7 +682,19 @@ func newMeter(ctx context.Context, js jetstream.JetStream) (*meter, error) {
 	return m, nil
 }
 
+// stats is the pipeline's counts since the priming run.
 func (m *meter) stats(ctx context.Context) (schemas.PipelineStats, error) {
+	ps, err := m.total(ctx)
+	ps.FramesIngested -= min(ps.FramesIngested, m.base.FramesIngested)
+	ps.FramesRouted -= min(ps.FramesRouted, m.base.FramesRouted)
+	ps.FramesProcessed -= min(ps.FramesProcessed, m.base.FramesProcessed)
+	ps.EmergencyCount -= min(ps.EmergencyCount, m.base.EmergencyCount)
+	ps.DuplicatesDropped -= min(ps.DuplicatesDropped, m.base.DuplicatesDropped)
+	ps.InvalidDropped -= min(ps.InvalidDropped, m.base.InvalidDropped)
+	return ps, err
+}
+
+func (m *meter) total(ctx context.Context) (schemas.PipelineStats, error) {
 	var ps schemas.PipelineStats
 	_, err := bus.KVGet(ctx, m.kv, schemas.KeyPipelineStats, &ps)
 	return ps, err
@@ -652,7 +727,7 @@ func (m *meter) ingestMsgs(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return info.State.LastSeq, nil
+	return info.State.LastSeq - min(info.State.LastSeq, m.baseMsgs), nil
 }
 
 // workDepth is how many messages wait in TLM_WORK: full (64) means the
@@ -665,12 +740,17 @@ func (m *meter) workDepth(ctx context.Context) (uint64, error) {
 	return info.State.Msgs, nil
 }
 
+// lag is the router's backlog on TLM_INGEST, both lanes.
 func (m *meter) lag(ctx context.Context) (uint64, error) {
-	info, err := m.router.Info(ctx)
-	if err != nil {
-		return 0, err
+	var lag uint64
+	for _, c := range []jetstream.Consumer{m.router, m.routerE} {
+		info, err := c.Info(ctx)
+		if err != nil {
+			return 0, err
+		}
+		lag += info.NumPending + uint64(info.NumAckPending)
 	}
-	return info.NumPending + uint64(info.NumAckPending), nil
+	return lag, nil
 }
 
 // probe subscribes to tlm.processed.> on its own connection, counts
@@ -754,6 +834,13 @@ func (p *probe) phases() map[string][]time.Duration {
 		out[k] = v
 	}
 	return out
+}
+
+// reset forgets what the probe saw so far (the priming run's frames).
+func (p *probe) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.frames, p.emerg, p.win = 0, 0, nil
 }
 
 func (p *probe) received() uint64 {

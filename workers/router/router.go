@@ -15,10 +15,13 @@
 // Frames from an unregistered source are counted and kept aside on
 // tlm.rejected.<source>, never dropped silently.
 //
-// Guarantees. An input is acked only after all its outputs are acked; each
-// output carries a Nats-Msg-Id derived from the input's stream sequence,
-// so a redelivered input does not duplicate anything downstream. Several
-// router instances on the same durable consumer share the work.
+// Guarantees. An input is acked only after all its outputs are acked.
+// Inputs that were waiting together are routed together (one output per
+// subject, up to 64 inputs or 1 MiB); each output carries a Nats-Msg-Id
+// derived from its first input's stored identity, so a redelivered group
+// is stored once, and a redelivered input merged into a different group is
+// dropped downstream by the processor's recent-key window. Several router
+// instances on the same durable consumer share the work.
 package router
 
 import (

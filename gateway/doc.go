@@ -4,11 +4,13 @@
 // Server accepts ground stations on TCP (u32 big-endian length-prefixed
 // frames, at most 65,536 bytes). A session may open with
 // "HELLO station=<id> format=mf1"; with mf1 each payload starts with the
-// 24-byte telemetry header that fills the frame's fields. Frames are
+// 24-byte telemetry header that fills the frame's fields. Routine frames are
 // batched per session into schemas.FrameBatch messages on
-// tlm.ingest.<station> — a batch leaves when it is full, when its linger
-// time (a few milliseconds) runs out, or at once when an emergency frame
-// arrives. Commands dispatched for a connected station
+// tlm.ingest.<station> — a batch leaves when it is full or when its linger
+// time (10 ms by default) runs out; each emergency frame leaves at once, in
+// a batch of its own on tlm.ingest.emergency.<station>, through a publish
+// window and a NATS connection of its own, so it never waits behind the
+// routine batches in flight. Commands dispatched for a connected station
 // (cmd.dispatch.<station>) are written back on its session.
 // UDPListener publishes SDA detections to sda.detections.<sensor_id>.
 // Handlers are the course's downstream handlers: durable consumers of

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/meridian-ops/meridian/bus"
+	"github.com/meridian-ops/meridian/ops/memlimit"
 )
 
 // global flags shared by every subcommand.
@@ -29,6 +30,7 @@ var global struct {
 	natsURL   string
 	replicas  int
 	retention time.Duration
+	memLimit  string
 	natsConf  string
 	creds     bus.Credentials
 	logLevel  string
@@ -51,7 +53,15 @@ MERIDIAN_DATA_DIR=/var/lib/meridian or MERIDIAN_NATS_URL=nats://a,nats://b.`,
 		if err := bindEnv(cmd); err != nil {
 			return err
 		}
-		return setupLogging(cmd.ErrOrStderr())
+		if err := setupLogging(cmd.ErrOrStderr()); err != nil {
+			return err
+		}
+		limit, from, err := memlimit.Apply(global.memLimit, os.DirFS("/sys/fs/cgroup"))
+		if err != nil {
+			return fmt.Errorf("--memory-limit: %w", err)
+		}
+		slog.Debug("soft memory limit", "bytes", limit, "from", from)
+		return nil
 	},
 }
 
@@ -71,6 +81,7 @@ func init() {
 	pf.StringVar(&global.creds.CertFile, "nats-cert", "", "client certificate for mutual TLS with NATS")
 	pf.StringVar(&global.creds.KeyFile, "nats-key", "", "client key for mutual TLS with NATS")
 	pf.IntVar(&global.replicas, "replicas", 1, "JetStream replicas for the contract's streams (3 on a cluster)")
+	pf.StringVar(&global.memLimit, "memory-limit", "auto", `soft memory limit for the Go runtime: a size (1500MiB), "off", or "auto" (85% of the container's cgroup limit unless GOMEMLIMIT is set)`)
 	pf.DurationVar(&global.retention, "retention", 24*time.Hour, "how long raw and processed telemetry is kept in TLM_INGEST, TLM_PROCESSED and SDA (replay window)")
 	pf.StringVar(&global.logLevel, "log-level", "info", "debug, info, warn or error")
 	pf.StringVar(&global.logFormat, "log-format", "text", "text or json")

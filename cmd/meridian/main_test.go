@@ -143,3 +143,23 @@ func TestRunFlagsReachTheConfig(t *testing.T) {
 		t.Fatalf("flags not wired: %+v", c)
 	}
 }
+
+// --retention reaches the configuration, and a bad --memory-limit is an
+// error naming the flag before anything starts.
+func TestRetentionAndMemoryLimitFlags(t *testing.T) {
+	if err := rootCmd.PersistentFlags().Parse([]string{"--retention", "90m"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { global.retention = 24 * time.Hour })
+	if c := systemConfig(); c.Retention != 90*time.Minute {
+		t.Fatalf("retention %v, want 90m", c.Retention)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "run", "--memory-limit", "lots")
+	cmd.Env = append(os.Environ(), "MERIDIAN_DATA_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--memory-limit") {
+		t.Fatalf("want a clear error naming --memory-limit, got %v: %s", err, out)
+	}
+}

@@ -151,6 +151,25 @@ func errHandler(log *slog.Logger) jetstream.PullConsumeOpt {
 // acks); a nil slice acks them all.
 type BatchHandler func(ctx context.Context, msgs []jetstream.Msg) []error
 
+// TakeReady appends to batch the messages already waiting in msgs, up to
+// max in all, without waiting for more: what a stage that handles messages
+// in groups (a group commit, a merge) takes after the one it woke up for.
+// It stops early if msgs is closed.
+func TakeReady(msgs <-chan jetstream.Msg, batch []jetstream.Msg, max int) []jetstream.Msg {
+	for len(batch) < max {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, m)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
 // ConsumeBatch is ConsumeRaw for a stage whose cost is per round trip, not
 // per message: each handler call gets the first message plus those already
 // waiting behind it (up to maxBatch), so a stage fed many small messages
@@ -182,19 +201,7 @@ func ConsumeBatch(ctx context.Context, cons jetstream.Consumer, name string, max
 		go func() {
 			defer wg.Done()
 			for m := range in {
-				batch := append(make([]jetstream.Msg, 0, maxBatch), m)
-			gather:
-				for len(batch) < maxBatch {
-					select {
-					case next, ok := <-in:
-						if !ok {
-							break gather
-						}
-						batch = append(batch, next)
-					default:
-						break gather
-					}
-				}
+				batch := TakeReady(in, append(make([]jetstream.Msg, 0, maxBatch), m), maxBatch)
 				start := time.Now()
 				errs := h(hctx, batch)
 				hist.Observe(time.Since(start).Seconds())

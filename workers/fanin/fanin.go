@@ -180,26 +180,11 @@ func (f *FanIn) lane(ctx context.Context, in <-chan jetstream.Msg, p schemas.Pri
 	for {
 		select {
 		case m := <-in:
-			scratch = f.handOff(ctx, f.gather(m, in), p, scratch)
+			scratch = f.handOff(ctx, bus.TakeReady(in, []jetstream.Msg{m}, f.cfg.MaxMerge), p, scratch)
 		case <-ctx.Done():
 			return
 		}
 	}
-}
-
-// gather returns first plus the batches of the same priority already
-// waiting, up to MaxMerge.
-func (f *FanIn) gather(first jetstream.Msg, more <-chan jetstream.Msg) []jetstream.Msg {
-	msgs := []jetstream.Msg{first}
-	for len(msgs) < f.cfg.MaxMerge {
-		select {
-		case m := <-more:
-			msgs = append(msgs, m)
-		default:
-			return msgs
-		}
-	}
-	return msgs
 }
 
 // pull feeds a consumer's messages into out until ctx ends.

@@ -203,7 +203,7 @@ func (w *Worker) ingest(ctx context.Context, cons jetstream.Consumer) error {
 		select {
 		case <-ctx.Done():
 		case m := <-msgs:
-			batch = takeReady(msgs, append(batch[:0], m), w.cfg.MaxBatch)
+			batch = bus.TakeReady(msgs, append(batch[:0], m), w.cfg.MaxBatch)
 			failure = w.commit(context.WithoutCancel(ctx), batch)
 			continue
 		}
@@ -215,7 +215,7 @@ func (w *Worker) ingest(ctx context.Context, cons jetstream.Consumer) error {
 	cc.Stop()
 	<-cc.Closed()
 	for failure == nil {
-		batch = takeReady(msgs, batch[:0], w.cfg.MaxBatch)
+		batch = bus.TakeReady(msgs, batch[:0], w.cfg.MaxBatch)
 		if len(batch) == 0 {
 			break
 		}
@@ -229,20 +229,6 @@ func (w *Worker) ingest(ctx context.Context, cons jetstream.Consumer) error {
 		}
 	}
 	return failure
-}
-
-// takeReady appends the messages already waiting in msgs to batch, up to
-// max: the group commit takes whatever arrived while the last one ran.
-func takeReady(msgs <-chan jetstream.Msg, batch []jetstream.Msg, max int) []jetstream.Msg {
-	for len(batch) < max {
-		select {
-		case m := <-msgs:
-			batch = append(batch, m)
-		default:
-			return batch
-		}
-	}
-	return batch
 }
 
 // commit applies one batch as one transaction and settles its messages:

@@ -303,3 +303,71 @@ func TestProvisionShortRetention(t *testing.T) {
 		t.Fatalf("TLM_INGEST max age %v, duplicate window %v; want 30s and 30s", info.Config.MaxAge, info.Config.Duplicates)
 	}
 }
+
+// ConsumeBatch hands a backlog over in groups of at most maxBatch, settles
+// each message by its own result — a malformed one terminated and counted,
+// a failed one redelivered, the rest acked — and stops cleanly.
+func TestConsumeBatchGroupsAndSettlesEachMessage(t *testing.T) {
+	b := bustest.New(t)
+	js, _ := bus.NewJetStream(bustest.Conn(t, b))
+	const n = 50
+	for i := range n {
+		if _, err := js.Publish(ctx(t), "tlm.ingest.gs-batch", []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := bus.EnsureConsumer(ctx(t), b.JS, schemas.StreamIngest, jetstream.ConsumerConfig{Durable: "test-batch", AckWait: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	malformedBefore := bus.MalformedCount("test-batch")
+	var mu sync.Mutex
+	seen := map[byte]int{} // handler calls per message
+	largest := 0
+	cctx, cancel := context.WithCancel(ctx(t))
+	done := make(chan error)
+	go func() {
+		done <- bus.ConsumeBatch(cctx, cons, "test-batch", 8, func(_ context.Context, ms []jetstream.Msg) []error {
+			mu.Lock()
+			defer mu.Unlock()
+			largest = max(largest, len(ms))
+			errs := make([]error, len(ms))
+			for i, m := range ms {
+				v := m.Data()[0]
+				seen[v]++
+				switch {
+				case v == 7:
+					errs[i] = fmt.Errorf("%w: test", schemas.ErrMalformed)
+				case v == 9 && seen[v] == 1:
+					errs[i] = errors.New("transient") // nak'ed: comes back once
+				}
+			}
+			return errs
+		}, bus.ConsumeOptions{Logger: bustest.Discard, NakDelay: 10 * time.Millisecond, Concurrency: 2})
+	}()
+	bustest.Eventually(t, 20*time.Second, func() bool {
+		info, err := cons.Info(ctx(t))
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	}, "not every message was settled")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range n {
+		want := 1
+		if i == 9 {
+			want = 2
+		}
+		if seen[byte(i)] != want {
+			t.Fatalf("message %d handled %d times, want %d", i, seen[byte(i)], want)
+		}
+	}
+	if largest < 2 || largest > 8 {
+		t.Fatalf("largest group %d, want 2..8 (a backlog is handed over in groups of at most maxBatch)", largest)
+	}
+	if d := bus.MalformedCount("test-batch") - malformedBefore; d != 1 {
+		t.Fatalf("malformed counted %v, want 1", d)
+	}
+}

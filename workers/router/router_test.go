@@ -278,3 +278,40 @@ func TestRouteTagsFrameByFrame(t *testing.T) {
 		t.Fatal("the clean batch was re-encoded")
 	}
 }
+
+// The stations' emergency lane has its own durable: a batch on
+// tlm.ingest.emergency.<station> is routed to tlm.routed.emergency.<station>
+// even while the routine durable holds a backlog it has not started on.
+func TestEmergencyLaneHasItsOwnDurable(t *testing.T) {
+	b := bustest.New(t)
+	register(t, b, "gs-1")
+	ctx := context.Background()
+	for i := range 200 { // a routine backlog, stored before the router starts
+		if _, err := b.JS.Publish(ctx, "tlm.ingest.gs-1", batch("gs-1", uint64(1000+3*i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	emergency := schemas.AppendFrameBatch(nil, &schemas.FrameBatch{StationID: "gs-1", Frames: []schemas.Frame{
+		{StationID: "gs-1", SourceID: "gs-1", Priority: schemas.PriorityEmergency, Flags: schemas.FlagEmergency, Sequence: 3, SatelliteID: 1}}})
+	if _, err := b.JS.Publish(ctx, schemas.IngestEmergencySubject("gs-1"), emergency); err != nil {
+		t.Fatal(err)
+	}
+	startRouter(t, b)
+	bustest.Eventually(t, 10*time.Second, func() bool {
+		return len(frames(t, b, schemas.StreamRouted, "tlm.routed.emergency.gs-1")) == 1
+	}, "the emergency batch was not routed")
+	for _, durable := range []string{"router", "router-emergency"} {
+		c, err := b.JS.Consumer(ctx, schemas.StreamIngest, durable)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, _ := c.Info(ctx)
+		want := map[string]string{"router": schemas.IngestRoutine, "router-emergency": schemas.IngestEmergency}[durable]
+		if info.Config.FilterSubject != want {
+			t.Fatalf("%s filters %q, want %q", durable, info.Config.FilterSubject, want)
+		}
+	}
+	bustest.Eventually(t, 10*time.Second, func() bool {
+		return len(frames(t, b, schemas.StreamRouted, "tlm.routed.routine.gs-1")) == 200
+	}, "the routine backlog was not routed")
+}

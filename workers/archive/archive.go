@@ -185,10 +185,36 @@ var (
 	ErrFailed   = errors.New("archive: a write failed")
 )
 
+// Record is one frame to archive: its key, time and source, and its
+// encoding (a schemas.Frame msgpack map, as it came on the bus).
+type Record struct {
+	TimestampMs uint64
+	SatelliteID uint32
+	Sequence    uint64
+	Source      []byte
+	Frame       []byte
+}
+
 // Append writes a batch's frames (skipping ones already archived) and
 // fsyncs; it returns how many were new. Nothing is acknowledged until it
 // returns nil.
 func (a *Archive) Append(frames []schemas.Frame) (int, error) {
+	recs := make([]Record, len(frames))
+	for i := range frames {
+		f := &frames[i]
+		src := f.SourceID
+		if src == "" {
+			src = f.StationID
+		}
+		recs[i] = Record{f.TimestampMs, f.SatelliteID, f.Sequence, []byte(src), schemas.AppendFrame(nil, f)}
+	}
+	return a.AppendRecords(recs)
+}
+
+// AppendRecords is Append for frames still in their encoding (the worker
+// passes the bytes it consumed, so nothing is decoded and re-encoded). The
+// records' slices are not kept after it returns.
+func (a *Archive) AppendRecords(recs []Record) (int, error) {
 	if a.readOnly {
 		return 0, ErrReadOnly
 	}
@@ -198,23 +224,15 @@ func (a *Archive) Append(frames []schemas.Frame) (int, error) {
 		return 0, a.failed
 	}
 	a.buf = a.buf[:0]
-	type pending struct {
-		source string
-		ts     uint64
-	}
-	var added []pending
-	for i := range frames {
-		f := &frames[i]
-		k := processor.Key{SatelliteID: f.SatelliteID, Sequence: f.Sequence}
+	var added []*Record
+	for i := range recs {
+		r := &recs[i]
+		k := processor.Key{SatelliteID: r.SatelliteID, Sequence: r.Sequence}
 		if a.seen.Contains(k) {
 			continue
 		}
-		src := f.SourceID
-		if src == "" {
-			src = f.StationID
-		}
-		a.buf = appendRecord(a.buf, f.TimestampMs, f.SatelliteID, f.Sequence, []byte(src), schemas.AppendFrame(nil, f))
-		added = append(added, pending{src, f.TimestampMs})
+		a.buf = appendRecord(a.buf, r.TimestampMs, r.SatelliteID, r.Sequence, r.Source, r.Frame)
+		added = append(added, r)
 		a.seen.Insert(k) // also catches a frame repeated within the batch
 	}
 	if len(added) == 0 {
@@ -241,8 +259,8 @@ func (a *Archive) Append(frames []schemas.Frame) (int, error) {
 	}
 	a.size += int64(len(a.buf))
 	a.sizes[a.activeN] = a.size
-	for _, p := range added {
-		a.add(a.activeN, []byte(p.source), p.ts)
+	for _, r := range added {
+		a.add(a.activeN, r.Source, r.TimestampMs)
 	}
 	if a.size >= segmentMax {
 		if err := a.rotate(); err != nil {

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -165,6 +166,18 @@ func TestWorkerArchivesProcessedFramesOnce(t *testing.T) {
 	bustest.Eventually(t, 10*time.Second, func() bool {
 		return w.Archive().Count() == 100 && bus.MalformedCount("archive") >= 1 && bus.HandledCount("archive", "ack") >= 2
 	}, "archive holds %d frames, want 100", w.Archive().Count())
+	// What the worker archived (the frames' bytes as they came) reads back
+	// as the frames that were published.
+	want := frames("gs-a", 1, 1, 100)
+	got, err := w.Archive().Query("gs-a", 0, ^uint64(0))
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("query: %d frames, %v", len(got), err)
+	}
+	for i := range got {
+		if !bytes.Equal(schemas.AppendFrame(nil, &got[i]), schemas.AppendFrame(nil, &want[i])) {
+			t.Fatalf("frame %d archived as %+v, published %+v", i, got[i], want[i])
+		}
+	}
 }
 
 // Across many segments, range queries through the sparse index return

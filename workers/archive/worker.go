@@ -96,26 +96,34 @@ func (w *Worker) Run(ctx context.Context) error {
 	// system more CPU than any other stage at the simulator's load.
 	err = bus.ConsumeBatch(ctx, cons, w.cfg.Durable, 256, func(_ context.Context, msgs []jetstream.Msg) []error {
 		errs := make([]error, len(msgs))
-		var frames []schemas.Frame
+		var recs []Record
 		taken := make([]int, 0, len(msgs))
 		for i, m := range msgs {
-			var b schemas.FrameBatch
-			if err := schemas.Decode(m.Data(), &b); err != nil {
+			before := len(recs)
+			_, _, err := schemas.ScanFrameBatch(m.Data(), func(f schemas.FrameView) error {
+				src := f.SourceID
+				if len(src) == 0 {
+					src = f.StationID
+				}
+				recs = append(recs, Record{f.TimestampMs, f.SatelliteID, f.Sequence, src, f.Raw})
+				return nil
+			})
+			if err != nil {
+				recs = recs[:before]
 				errs[i] = err // malformed: counted and terminated by bus
 				continue
 			}
-			frames = append(frames, b.Frames...)
 			taken = append(taken, i)
 		}
 		if len(taken) == 0 {
 			return errs
 		}
-		n, err := w.arc.Append(frames)
+		n, err := w.arc.AppendRecords(recs)
 		archivedTotal.Add(float64(n))
 		if err != nil {
 			w.writeFailed(msgs[taken[0]], err, stop)
 			for _, i := range taken {
-				errs[i] = err // naked: the batches come back once the archive works again
+				errs[i] = err // nak'ed: the batches come back once the archive works again
 			}
 		}
 		return errs

@@ -97,7 +97,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	err = bus.ConsumeBatch(ctx, cons, w.cfg.Durable, 256, func(_ context.Context, msgs []jetstream.Msg) []error {
 		errs := make([]error, len(msgs))
 		var recs []Record
-		taken := make([]int, 0, len(msgs))
+		type span struct{ msg, from, to int } // a message's records in recs
+		var taken []span
 		for i, m := range msgs {
 			before := len(recs)
 			_, _, err := schemas.ScanFrameBatch(m.Data(), func(f schemas.FrameView) error {
@@ -113,17 +114,33 @@ func (w *Worker) Run(ctx context.Context) error {
 				errs[i] = err // malformed: counted and terminated by bus
 				continue
 			}
-			taken = append(taken, i)
+			taken = append(taken, span{i, before, len(recs)})
 		}
 		if len(taken) == 0 {
 			return errs
 		}
 		n, err := w.arc.AppendRecords(recs)
+		if err != nil && len(taken) > 1 && !errors.Is(err, ErrFailed) {
+			// The group did not fit (a full disk): write its messages one
+			// by one, so what fits is archived and acked and only the rest
+			// waits for redelivery.
+			n = 0
+			for _, t := range taken {
+				k, err := w.arc.AppendRecords(recs[t.from:t.to])
+				n += k
+				if err != nil {
+					w.writeFailed(msgs[t.msg], err, stop)
+					errs[t.msg] = err
+				}
+			}
+			archivedTotal.Add(float64(n))
+			return errs
+		}
 		archivedTotal.Add(float64(n))
 		if err != nil {
-			w.writeFailed(msgs[taken[0]], err, stop)
-			for _, i := range taken {
-				errs[i] = err // nak'ed: the batches come back once the archive works again
+			w.writeFailed(msgs[taken[0].msg], err, stop)
+			for _, t := range taken {
+				errs[t.msg] = err // nak'ed: the batches come back once the archive works again
 			}
 		}
 		return errs

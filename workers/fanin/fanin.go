@@ -57,7 +57,8 @@ type Config struct {
 	// pipeline move tens of thousands of frames per second through a
 	// hand-off of 64 messages.
 	MaxMerge int
-	// MaxMergeFrames bounds the frames of a merged hand-off (default 4096).
+	// MaxMergeFrames bounds the frames of a merged hand-off (default 1024: shorter
+	// steps downstream, see the router's maxRouteBytes).
 	MaxMergeFrames int
 	// Observe, when set, sees each batch as it is handed on (tests).
 	Observe func(priority schemas.Priority, data []byte)
@@ -91,7 +92,7 @@ func New(nc *nats.Conn, cfg Config) *FanIn {
 		cfg.MaxMerge = 64
 	}
 	if cfg.MaxMergeFrames <= 0 {
-		cfg.MaxMergeFrames = 4096
+		cfg.MaxMergeFrames = 1024
 	}
 	return &FanIn{cfg: cfg, nc: nc, log: cfg.Logger.With("worker", "fanin"), ready: make(chan struct{}),
 		// Buffered so that batches waiting in the client are there to be
@@ -138,7 +139,7 @@ func (f *FanIn) Run(ctx context.Context) error {
 		c   jetstream.Consumer
 		out chan jetstream.Msg
 	}{{emergC, emerg}, {routineC, routine}} {
-		// Bounded by size: the router merges routed batches of up to 1 MiB.
+		// Bounded by size: the router merges routed batches of up to 256 KiB.
 		it, err := p.c.Messages(jetstream.PullMaxBytes(16 << 20))
 		if err != nil {
 			stopPull()

@@ -17,7 +17,7 @@
 //
 // Guarantees. An input is acked only after all its outputs are acked.
 // Inputs that were waiting together are routed together (one output per
-// subject, up to 64 inputs or 1 MiB); each output carries a Nats-Msg-Id
+// subject, up to 64 inputs or 256 KiB); each output carries a Nats-Msg-Id
 // derived from its first input's stored identity, so a redelivered group
 // is stored once, and a redelivered input merged into a different group is
 // dropped downstream by the processor's recent-key window. Several router
@@ -466,9 +466,13 @@ func tag(s string) []byte {
 	return []byte(s)
 }
 
-// maxRouteBytes bounds the inputs routed together, so no merged output
-// comes near the server's message size limit.
-const maxRouteBytes = 1 << 20
+// maxRouteBytes bounds the inputs routed together. It keeps every step of
+// the pipeline short: the server parses, copies and stores each message in
+// one go, and under saturation an emergency frame waits in the Go run
+// queues behind such steps. 256 KiB halved emergency p50 behind a
+// saturating backlog against 1 MiB and drained it 9% faster
+// (ops/perf/pipeline.md, "Fourth pass"); 64 KiB was slower again.
+const maxRouteBytes = 256 << 10
 
 // routeBatch routes input batches that were waiting together: their frames
 // are split by source and priority into one output per subject, published

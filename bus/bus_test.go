@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/meridian-ops/meridian/bus"
@@ -162,6 +165,64 @@ func TestPublisherDeduplicatesRetries(t *testing.T) {
 	if err := p.PublishAsync(ctx(t), bus.NewMsg("tlm.ingest.x", []byte("x"), ""), nil); !errors.Is(err, bus.ErrPublisherClosed) {
 		t.Fatalf("publish after close: %v", err)
 	}
+}
+
+// When a stream's ingest queue is full the server sheds publishes with 429
+// "too many requests"; the Publisher backs off and retries them, so every
+// message is stored once and no publish fails. The embedded server here
+// queues at most 2 messages a stream has not stored yet.
+func TestPublisherRetriesWhenTheServerShedsLoad(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(conf, []byte("jetstream { max_buffered_msgs: 2 }\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := bustest.New(t, func(c *bus.Config) { c.ServerConfig = conf })
+	before := publishOutcomes(t)
+	p := bus.NewPublisher(b.JS, 256, nil)
+	const n = 600
+	var acks atomic.Int64
+	body := make([]byte, 4096)
+	for i := range n {
+		err := p.PublishAsync(ctx(t), bus.NewMsg("tlm.ingest.gs-shed", body, fmt.Sprint("shed-", i)), func(_ *jetstream.PubAck, err error) {
+			if err != nil {
+				t.Errorf("publish failed: %v", err)
+				return
+			}
+			acks.Add(1)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	after := publishOutcomes(t)
+	if after["retried"] == before["retried"] {
+		t.Fatal("the server shed nothing: the test did not fill the ingest queue")
+	}
+	s, _ := b.JS.Stream(ctx(t), schemas.StreamIngest)
+	info, _ := s.Info(ctx(t))
+	if acks.Load() != n || info.State.Msgs != n {
+		t.Fatalf("%d acked, %d stored, want %d", acks.Load(), info.State.Msgs, n)
+	}
+}
+
+func publishOutcomes(t *testing.T) map[string]float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "meridian_bus_publish_total" {
+			for _, m := range mf.GetMetric() {
+				out[m.GetLabel()[0].GetValue()] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
 }
 
 // A FrameBatch published by an independent connection is stored and decodes

@@ -193,7 +193,18 @@ func retriable(err error) bool {
 		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
 		errors.Is(err, jetstream.ErrAsyncPublishTimeout) || errors.Is(err, nats.ErrDisconnected) ||
 		errors.Is(err, jetstream.ErrTooManyStalledMsgs) ||
-		errors.Is(err, nats.ErrConnectionReconnecting)
+		errors.Is(err, nats.ErrConnectionReconnecting) || IsTooManyRequests(err)
+}
+
+// IsTooManyRequests reports whether JetStream shed a publish because the
+// stream's ingest queue was full (429, err_code 10167; the server holds at
+// most 128 MiB or 100,000 messages a stream has not stored yet): the
+// server's load shedding, to back off from and retry, not a failure. Under
+// a flood with the CPU taken by other work, 48 gateway sessions' windows
+// of 512-frame batches filled TLM_INGEST's queue, and the sessions failed.
+func IsTooManyRequests(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && api.ErrorCode == jetstream.ErrorCode(server.JSStreamTooManyRequests)
 }
 
 func backoff(attempt int) time.Duration {

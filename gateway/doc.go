@@ -7,10 +7,13 @@
 // 24-byte telemetry header that fills the frame's fields. Routine frames are
 // batched per session into schemas.FrameBatch messages on
 // tlm.ingest.<station> — a batch leaves when it is full or when its linger
-// time (10 ms by default) runs out; each emergency frame leaves at once, in
-// a batch of its own on tlm.ingest.emergency.<station>, through a publish
-// window and a NATS connection of its own, so it never waits behind the
-// routine batches in flight. Commands dispatched for a connected station
+// time (10 ms by default) runs out; each emergency frame leaves at once on
+// tlm.ingest.emergency.<station>, through a publish window and a NATS
+// connection of its own, so it never waits behind the routine batches in
+// flight — unless four of the station's emergency batches already await
+// their ack: then it leaves with the next ack, together with the emergency
+// frames read meanwhile (under an emergency flood, messages of one frame
+// each cost the pipeline more than the frames). Commands dispatched for a connected station
 // (cmd.dispatch.<station>) are written back on its session.
 // UDPListener publishes SDA detections to sda.detections.<sensor_id>.
 // Handlers are the course's downstream handlers: durable consumers of

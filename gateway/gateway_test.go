@@ -379,3 +379,51 @@ func TestStationTokenRequired(t *testing.T) {
 		t.Fatalf("stored %+v", fs)
 	}
 }
+
+// Emergency frames read while four of the station's emergency batches
+// await their ack leave together with the next ack, none lost: here the
+// acks are held by taking TLM_INGEST away (the publisher retries) until
+// all the frames were read.
+func TestEmergencyFramesWaitingForAnAckLeaveTogether(t *testing.T) {
+	r := startGateway(t, gateway.Config{})
+	ctx := context.Background()
+	c := r.dial()
+	send(t, c, []byte("HELLO station=gs-burst format=mf1"))
+	kv, _ := r.bus.JS.KeyValue(ctx, schemas.BucketSessions)
+	bustest.Eventually(t, 5*time.Second, func() bool {
+		var st schemas.SessionState
+		found, _ := bus.KVGet(ctx, kv, "gs-burst", &st)
+		return found && st.Phase == schemas.PhaseConnected
+	}, "session not connected")
+	if err := r.bus.JS.DeleteStream(ctx, schemas.StreamIngest); err != nil {
+		t.Fatal(err)
+	}
+	const n = 14
+	for i := range n {
+		send(t, c, mf1(5, uint64(i+1), schemas.FlagEmergency, fmt.Sprintf("E%02d", i+1)))
+	}
+	bustest.Eventually(t, 10*time.Second, func() bool {
+		return metric(t, "meridian_gateway_frames_total", map[string]string{"station": "gs-burst"}) == n
+	}, "gateway did not read the %d frames", n)
+	if err := bus.Provision(ctx, r.bus.JS, bus.ProvisionOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	fs := r.waitFrames(n)
+	seen := map[string]bool{}
+	for _, f := range fs {
+		if f.Priority != schemas.PriorityEmergency || seen[string(f.Payload)] {
+			t.Fatalf("frame %+v: not emergency, or stored twice", f)
+		}
+		seen[string(f.Payload)] = true
+	}
+	if len(fs) != n {
+		t.Fatalf("stored %d frames, sent %d", len(fs), n)
+	}
+	// Four batches of one frame were in flight; the other ten waited and
+	// left as one batch.
+	st, _ := r.bus.JS.Stream(ctx, schemas.StreamIngest)
+	info, _ := st.Info(ctx) // the re-made stream holds only these batches
+	if info.State.Msgs != 5 {
+		t.Fatalf("%d emergency messages stored for %d frames, want 5 (4 in flight + 1 that waited)", info.State.Msgs, n)
+	}
+}

@@ -52,7 +52,13 @@ type session struct {
 	pub           *bus.Publisher // routine batches
 	epub          *bus.Publisher // emergency frames: a window of their own, never behind routine batches
 	failed        atomic.Bool
-	emergencySeq  uint64 // read loop only
+
+	emu          sync.Mutex // guards the emergency frames waiting for an ack
+	eBody        []byte     // encoded emergency frames not yet published
+	eN           int
+	eFirst       time.Time // read time of the oldest of them
+	eInFlight    int       // emergency batches awaiting their ack
+	emergencySeq uint64
 
 	mu        sync.Mutex // guards the batch being built
 	body      []byte     // encoded frames of the current batch
@@ -97,6 +103,10 @@ func (s *session) run(ctx context.Context) {
 	s.flushLocked("close")
 	s.timer.Stop()
 	s.mu.Unlock()
+	// No frame is read any more: what waits for an ack goes out now.
+	s.emu.Lock()
+	s.flushEmergencyLocked()
+	s.emu.Unlock()
 	for _, p := range []*bus.Publisher{s.epub, s.pub} {
 		if err := p.Close(s.pubCtx); err != nil {
 			s.log.Error("gateway session closed with unacknowledged batches", "station", s.station, "err", err)
@@ -277,39 +287,79 @@ func (s *session) add(p []byte, readAt time.Time) {
 	}
 }
 
-// emergencyWindow is how many emergency batches a session may have
-// awaiting their ack.
+// emergencyWindow is the emergency publisher's window. A session never
+// has more than emergencyInFlight batches in it; the margin lets the close
+// flush go out whatever is in flight.
 const emergencyWindow = 64
 
-// publishEmergency publishes one emergency frame at once, in a batch of
-// its own on the station's emergency lane, through its own window: it is
-// never held for a batch nor queued behind the routine batches in flight,
-// and the router takes that lane before any routine backlog. Routine
-// frames read before it stay in their batch (the processor orders frames
-// by time, not by arrival).
+// emergencyInFlight is how many emergency batches a station may have
+// awaiting their ack before its next emergency frames wait for one.
+const emergencyInFlight = 4
+
+// publishEmergency publishes an emergency frame at once on the station's
+// emergency lane, through its own window: it is never held for a batch
+// nor queued behind the routine batches in flight, and the router takes
+// that lane before any routine backlog. Only when emergencyInFlight of the
+// station's emergency batches await their ack does it wait, for the first
+// of those acks, and leave with the frames read meanwhile in one batch:
+// under a flood of emergency frames every message carried one frame, and
+// the lane spent more on messages than on frames (1% emergency frames cost
+// the pipeline 25-40% of its throughput, ops/perf/pipeline.md "Fourth
+// pass"). Routine frames read before it stay in their batch (the processor
+// orders frames by time, not by arrival).
 func (s *session) publishEmergency(f *schemas.Frame, readAt time.Time) {
-	data := schemas.AppendFrameBatchHeader(make([]byte, 0, len(f.Payload)+160), s.station, 1)
-	data = schemas.AppendFrame(data, f)
+	s.emu.Lock()
+	defer s.emu.Unlock()
+	if s.eN == 0 {
+		s.eFirst = readAt
+	}
+	s.eBody = schemas.AppendFrame(s.eBody, f)
+	s.eN++
+	if s.eInFlight < emergencyInFlight {
+		s.flushEmergencyLocked()
+	}
+}
+
+// flushEmergencyLocked publishes the emergency frames waiting, if any, as
+// one batch; its ack publishes those that waited for it.
+func (s *session) flushEmergencyLocked() {
+	if s.eN == 0 {
+		return
+	}
+	data := schemas.AppendFrameBatchHeader(make([]byte, 0, len(s.eBody)+len(s.station)+32), s.station, s.eN)
+	data = append(data, s.eBody...)
+	first, n := s.eFirst, s.eN
+	s.eBody, s.eN = s.eBody[:0], 0
 	s.emergencySeq++
+	s.eInFlight++
 	msgID := s.station + ":" + s.id + ":e" + strconv.FormatUint(s.emergencySeq, 10)
+	// The ack callback runs on the publisher's goroutine, which has freed
+	// this batch's slot: the publish below it never waits for the window.
 	err := s.epub.PublishAsync(s.pubCtx, bus.NewMsg(schemas.IngestEmergencySubject(s.station), data, msgID),
 		func(_ *jetstream.PubAck, err error) {
+			s.emu.Lock()
+			s.eInFlight--
+			if err == nil {
+				s.flushEmergencyLocked()
+			}
+			s.emu.Unlock()
 			if err != nil {
 				batchesTotal.WithLabelValues("emergency", "failed").Inc()
-				s.fail(fmt.Errorf("emergency frame %s not stored: %w", msgID, err))
+				s.fail(fmt.Errorf("emergency batch %s of %d frames not stored: %w", msgID, n, err))
 				return
 			}
 			batchesTotal.WithLabelValues("emergency", "ok").Inc()
-			framesAcked.Inc()
-			d := time.Since(readAt)
+			framesAcked.Add(float64(n))
+			d := time.Since(first)
 			ackSeconds.WithLabelValues("emergency").Observe(d.Seconds())
 			if on := s.srv.cfg.OnAck; on != nil {
 				on(schemas.PriorityEmergency, d)
 			}
 		})
 	if err != nil {
+		s.eInFlight--
 		batchesTotal.WithLabelValues("emergency", "failed").Inc()
-		s.fail(fmt.Errorf("emergency frame %s not published: %w", msgID, err))
+		s.fail(fmt.Errorf("emergency batch %s of %d frames not published: %w", msgID, n, err))
 	}
 }
 

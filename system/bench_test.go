@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"slices"
@@ -49,8 +50,12 @@ func BenchmarkPipelineEmergencyUnderLoad(b *testing.B) {
 // startPipeline starts gateway, router, fan-in and processor on an
 // embedded NATS for a benchmark; both stop when it ends.
 func startPipeline(b *testing.B) (context.Context, *system.System) {
+	log := bustest.Discard
+	if os.Getenv("PROBE") != "" { // the probe's runs show the components' warnings
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	cfg := system.Config{DataDir: b.TempDir(), NATSAddr: "127.0.0.1:0", GatewayAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0",
-		HTTPAddr: "127.0.0.1:0", Logger: bustest.Discard, Only: []string{"processor", "fanin", "router", "gateway"}}
+		HTTPAddr: "127.0.0.1:0", Logger: log, Only: []string{"processor", "fanin", "router", "gateway"}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	b.Cleanup(cancel)
 	s, err := system.Start(ctx, cfg)

@@ -42,7 +42,12 @@ exits 1 if a check failed. See ops/perf/soak.md.`,
 		if cmd.Flags().Changed("data-dir") || os.Getenv("MERIDIAN_DATA_DIR") != "" {
 			cfg.DataDir = global.dataDir
 		}
-		cfg.Retention = global.retention // --retention shorter than the soak lets the store level off
+		// A retention shorter than the soak lets the store reach its steady
+		// state, so memory can be judged flat; --retention overrides it.
+		cfg.Retention = time.Minute
+		if cmd.Flags().Changed("retention") || os.Getenv("MERIDIAN_RETENTION") != "" {
+			cfg.Retention = global.retention
+		}
 		cfg.Progress = cmd.OutOrStdout()
 		if soakFlags.cpuProfile != "" {
 			f, err := os.Create(soakFlags.cpuProfile)
@@ -98,9 +103,9 @@ func init() {
 	f := soakCmd.Flags()
 	c := &soakFlags.cfg
 	f.DurationVar(&c.Duration, "duration", 0, "sustained phase (default 5m)")
-	f.Float64Var(&c.Rate, "rate", 0, "sustained offered load, frames/s over all stations (default 5000)")
-	f.DurationVar(&c.FullDuration, "full-duration", 30*time.Second, "full-rate phase after the sustained one (0: none)")
-	f.Float64Var(&c.FullRate, "full-rate", 0, "full-rate phase's offered load, frames/s (default 100000)")
+	f.Float64Var(&c.Rate, "rate", 0, "sustained offered load, frames/s over all stations (default 10000, the rated load)")
+	f.DurationVar(&c.FullDuration, "full-duration", 30*time.Second, "overload phase at --full-rate after the sustained one (0: none)")
+	f.Float64Var(&c.FullRate, "full-rate", 0, "overload phase's offered load, frames/s (default 100000)")
 	f.Float64Var(&c.EmergencyRatio, "emergency-ratio", 0, "fraction of frames flagged emergency (default 0.01)")
 	f.IntVar(&c.Stations, "stations", 0, "simulated ground stations, 4 satellites each (default 12)")
 	f.DurationVar(&c.Sample, "sample", 0, "sampling interval (default 5s)")

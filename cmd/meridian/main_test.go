@@ -146,6 +146,23 @@ func TestRunFlagsReachTheConfig(t *testing.T) {
 
 // --retention reaches the configuration, and a bad --memory-limit is an
 // error naming the flag before anything starts.
+// The soak keeps telemetry for a minute unless --retention says otherwise.
+func TestSoakRetention(t *testing.T) {
+	if os.Getenv("MERIDIAN_RETENTION") != "" {
+		t.Skip("MERIDIAN_RETENTION is set")
+	}
+	if c := soakConfig(soakCmd); c.Retention != time.Minute {
+		t.Fatalf("soak retention %v by default, want 1m", c.Retention)
+	}
+	t.Cleanup(func() { global.retention = 24 * time.Hour })
+	if err := soakCmd.ParseFlags([]string{"--retention", "90m"}); err != nil {
+		t.Fatal(err)
+	}
+	if c := soakConfig(soakCmd); c.Retention != 90*time.Minute {
+		t.Fatalf("soak retention %v with --retention 90m", c.Retention)
+	}
+}
+
 func TestRetentionAndMemoryLimitFlags(t *testing.T) {
 	if err := rootCmd.PersistentFlags().Parse([]string{"--retention", "90m"}); err != nil {
 		t.Fatal(err)

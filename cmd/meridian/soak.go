@@ -38,16 +38,7 @@ exits 1 if a check failed. See ops/perf/soak.md.`,
 	RunE: func(cmd *cobra.Command, _ []string) error {
 		ctx, stop := signalContext()
 		defer stop()
-		cfg := soakFlags.cfg
-		if cmd.Flags().Changed("data-dir") || os.Getenv("MERIDIAN_DATA_DIR") != "" {
-			cfg.DataDir = global.dataDir
-		}
-		// A retention shorter than the soak lets the store reach its steady
-		// state, so memory can be judged flat; --retention overrides it.
-		cfg.Retention = time.Minute
-		if cmd.Flags().Changed("retention") || os.Getenv("MERIDIAN_RETENTION") != "" {
-			cfg.Retention = global.retention
-		}
+		cfg := soakConfig(cmd)
 		cfg.Progress = cmd.OutOrStdout()
 		if soakFlags.cpuProfile != "" {
 			f, err := os.Create(soakFlags.cpuProfile)
@@ -119,4 +110,21 @@ func init() {
 	f.StringVar(&soakFlags.goroutines, "goroutine-dump", "", "write goroutine stacks after warm-up, at the end and once the stations left to this file")
 	f.StringVar(&soakFlags.heap, "memprofile", "", "write a heap profile taken at the last sample to this file")
 	rootCmd.AddCommand(soakCmd)
+}
+
+// soakConfig is the soak's configuration from its flags and the global ones
+// the user gave: the system's data directory only when asked for (a fresh
+// temporary one otherwise), and a 1-minute retention unless --retention is
+// given, so that within the run the store reaches its steady state and
+// memory can be judged flat.
+func soakConfig(cmd *cobra.Command) soak.Config {
+	cfg := soakFlags.cfg
+	if cmd.Flags().Changed("data-dir") || os.Getenv("MERIDIAN_DATA_DIR") != "" {
+		cfg.DataDir = global.dataDir
+	}
+	cfg.Retention = time.Minute
+	if cmd.Flags().Changed("retention") || os.Getenv("MERIDIAN_RETENTION") != "" {
+		cfg.Retention = global.retention
+	}
+	return cfg
 }

@@ -432,3 +432,54 @@ func TestConsumeBatchGroupsAndSettlesEachMessage(t *testing.T) {
 		t.Fatalf("malformed counted %v, want 1", d)
 	}
 }
+
+// A handler that returns fewer results than messages has not vouched for
+// the rest: they are redelivered, not acked.
+func TestConsumeBatchRedeliversMessagesWithoutAResult(t *testing.T) {
+	b := bustest.New(t)
+	js, _ := bus.NewJetStream(bustest.Conn(t, b))
+	const n = 10
+	for i := range n {
+		if _, err := js.Publish(ctx(t), "tlm.ingest.gs-short", []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := bus.EnsureConsumer(ctx(t), b.JS, schemas.StreamIngest, jetstream.ConsumerConfig{Durable: "test-short", AckWait: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[byte]int{}
+	cctx, cancel := context.WithCancel(ctx(t))
+	done := make(chan error)
+	go func() {
+		done <- bus.ConsumeBatch(cctx, cons, "test-short", 4, func(_ context.Context, ms []jetstream.Msg) []error {
+			mu.Lock()
+			defer mu.Unlock()
+			fresh := false
+			for _, m := range ms {
+				seen[m.Data()[0]]++
+				fresh = fresh || seen[m.Data()[0]] == 1
+			}
+			if fresh {
+				return []error{} // no result for any of them
+			}
+			return nil // all handled
+		}, bus.ConsumeOptions{Logger: bustest.Discard, NakDelay: 10 * time.Millisecond})
+	}()
+	bustest.Eventually(t, 20*time.Second, func() bool {
+		info, err := cons.Info(ctx(t))
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	}, "not every message was settled")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range n {
+		if seen[byte(i)] < 2 {
+			t.Fatalf("message %d handled %d times: acked without a result", i, seen[byte(i)])
+		}
+	}
+}

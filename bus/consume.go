@@ -148,7 +148,8 @@ func errHandler(log *slog.Logger) jetstream.PullConsumeOpt {
 
 // BatchHandler handles messages that were waiting together. It returns one
 // error per message, settled as ConsumeRaw settles a handler's result (nil
-// acks); a nil slice acks them all.
+// acks); a nil slice acks them all, and a message a shorter slice has no
+// result for is redelivered.
 type BatchHandler func(ctx context.Context, msgs []jetstream.Msg) []error
 
 // TakeReady appends to batch the messages already waiting in msgs, up to
@@ -184,7 +185,16 @@ func ConsumeBatch(ctx context.Context, cons jetstream.Consumer, name string, max
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
 	hist := handleSeconds.WithLabelValues(name)
-	in := make(chan jetstream.Msg, o.PullMaxMessages)
+	// A message handed to in no longer counts against the pull's limits
+	// (the client counts it until this callback returns), so when the pull
+	// is bounded by bytes, in holds at most one group: otherwise up to
+	// PullMaxMessages merged batches of a few MiB would wait here beyond
+	// PullMaxBytes.
+	buffered := o.PullMaxMessages
+	if o.PullMaxBytes > 0 {
+		buffered = maxBatch
+	}
+	in := make(chan jetstream.Msg, buffered)
 	abandon := make(chan struct{})
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
@@ -207,8 +217,11 @@ func ConsumeBatch(ctx context.Context, cons jetstream.Consumer, name string, max
 				hist.Observe(time.Since(start).Seconds())
 				for i, m := range batch {
 					var err error
-					if i < len(errs) {
+					switch {
+					case i < len(errs):
 						err = errs[i]
+					case errs != nil: // a result missing is not a success
+						err = fmt.Errorf("bus: %s handler returned %d results for %d messages", name, len(errs), len(batch))
 					}
 					settle(m, name, err, o, log)
 				}

@@ -363,6 +363,16 @@ func TestProvisionShortRetention(t *testing.T) {
 	if info.Config.MaxAge != 30*time.Second || info.Config.Duplicates != 30*time.Second {
 		t.Fatalf("TLM_INGEST max age %v, duplicate window %v; want 30s and 30s", info.Config.MaxAge, info.Config.Duplicates)
 	}
+	// The work queues keep a backlog however old it gets.
+	for _, name := range []string{schemas.StreamRouted, schemas.StreamWork} {
+		st, err := b.JS.Stream(ctx(t), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if age := st.CachedInfo().Config.MaxAge; age != 0 {
+			t.Fatalf("%s max age %v: unprocessed work would be aged out with the telemetry", name, age)
+		}
+	}
 }
 
 // ConsumeBatch hands a backlog over in groups of at most maxBatch, settles

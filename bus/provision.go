@@ -51,10 +51,14 @@ func Streams(o ProvisionOptions) []jetstream.StreamConfig {
 	replay.MaxAge = time.Hour
 	routed := s(schemas.StreamRouted, "router output by priority, drained by the fan-in", schemas.RoutedAll)
 	routed.Retention = jetstream.WorkQueuePolicy
+	// Work not yet done is never aged out: --retention is how long telemetry
+	// is kept for replay, and a backlog older than it is still owed.
+	routed.MaxAge = 0
 	rejected := s(schemas.StreamRejected, "frames from unregistered sources, kept aside for inspection", schemas.RejectedAll)
 	rejected.MaxAge = 7 * 24 * time.Hour
 	work := s(schemas.StreamWork, "bounded hand-off from the fan-in to the processor", schemas.WorkSubject, schemas.WorkEmergency)
 	work.Retention = jetstream.WorkQueuePolicy
+	work.MaxAge = 0 // as for routed
 	// Two lanes of WorkCapacity each: a routine lane full of backlog never
 	// keeps an emergency batch out of the hand-off.
 	work.MaxMsgsPerSubject = o.WorkCapacity

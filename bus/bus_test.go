@@ -493,3 +493,41 @@ func TestConsumeBatchRedeliversMessagesWithoutAResult(t *testing.T) {
 		}
 	}
 }
+
+// A merged output's id names every member: the same group gets the same id
+// (a redelivered group is stored once), the same first message with other
+// companions gets another (its frames are not dropped as a duplicate).
+func TestGroupIDNamesEveryMember(t *testing.T) {
+	b := bustest.New(t)
+	for i := range 3 {
+		if _, err := b.JS.Publish(ctx(t), "tlm.ingest.gs-group", []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := bus.EnsureConsumer(ctx(t), b.JS, schemas.StreamIngest, jetstream.ConsumerConfig{Durable: "test-group"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.FetchNoWait(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []jetstream.Msg
+	for m := range batch.Messages() {
+		ms = append(ms, m)
+	}
+	if len(ms) != 3 {
+		t.Fatalf("fetched %d messages, want 3", len(ms))
+	}
+	a, c, x := ms[0], ms[1], ms[2]
+	if got := bus.GroupID([]jetstream.Msg{a}); got != bus.StoredID(a) {
+		t.Fatalf("one message's group id %q, want its stored id %q", got, bus.StoredID(a))
+	}
+	ac := bus.GroupID([]jetstream.Msg{a, c})
+	if again := bus.GroupID([]jetstream.Msg{a, c}); again != ac {
+		t.Fatalf("same group, ids %q and %q", ac, again)
+	}
+	if ax := bus.GroupID([]jetstream.Msg{a, x}); ax == ac {
+		t.Fatalf("groups {a,c} and {a,x} share the id %q", ac)
+	}
+}

@@ -1,6 +1,8 @@
 package bus
 
 import (
+	"hash/fnv"
+	"io"
 	"context"
 	"errors"
 	"fmt"
@@ -236,6 +238,25 @@ func StoredID(m jetstream.Msg) string {
 		return "0"
 	}
 	return md.Stream + ":" + strconv.FormatUint(md.Sequence.Stream, 10) + ":" + strconv.FormatInt(md.Timestamp.UnixNano(), 10)
+}
+
+// GroupID identifies a group of stored messages merged into one output, for
+// that output's Nats-Msg-Id: one message's StoredID, or for several the
+// first one's, their number and a hash of every member's identity. The
+// same group redelivered gets the same id (JetStream drops the repeated
+// output); a group merged differently after a redelivery — the same first
+// message with other companions — gets another, so its new members'
+// frames are not dropped as a duplicate of an output that never held them.
+func GroupID(ms []jetstream.Msg) string {
+	if len(ms) == 1 {
+		return StoredID(ms[0])
+	}
+	h := fnv.New64a()
+	for _, m := range ms {
+		_, _ = io.WriteString(h, StoredID(m))
+		_, _ = h.Write([]byte{0})
+	}
+	return StoredID(ms[0]) + "+" + strconv.Itoa(len(ms)-1) + "#" + strconv.FormatUint(h.Sum64(), 16)
 }
 
 // IsStreamFull reports whether a publish failed because a DiscardNew

@@ -18,15 +18,14 @@
 // TLM_ROUTED fills, the router's consumer slows, and the backlog shows as
 // consumer lag on TLM_INGEST (course criterion 3). A routed message is acked
 // only after its hand-off is stored; a redelivered one is de-duplicated by
-// JetStream (the hand-off's Nats-Msg-Id is the routed message's stream
-// sequence).
+// JetStream (the hand-off's Nats-Msg-Id is bus.GroupID of the routed
+// messages it merges).
 package fanin
 
 import (
 	"context"
 	"errors"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -260,13 +259,10 @@ func (f *FanIn) handOff(ctx context.Context, msgs []jetstream.Msg, p schemas.Pri
 // publish stores data in the hand-off and settles the routed messages it
 // carries.
 func (f *FanIn) publish(ctx context.Context, ms []jetstream.Msg, data []byte, p schemas.Priority) {
-	// The hand-off's id is its first routed message's stored identity (and
-	// how many it merges): a redelivered hand-off is de-duplicated by
-	// JetStream, a differently merged one by the processor's frame keys.
-	id := "fanin:" + bus.StoredID(ms[0])
-	if len(ms) > 1 {
-		id += "+" + strconv.Itoa(len(ms)-1)
-	}
+	// The hand-off's id is the identity of the routed messages it merges
+	// (bus.GroupID): a redelivered hand-off is de-duplicated by JetStream,
+	// and a differently merged one is not mistaken for it.
+	id := "fanin:" + bus.GroupID(ms)
 	subject, js := schemas.WorkSubject, f.js
 	if p == schemas.PriorityEmergency {
 		subject, js = schemas.WorkEmergency, f.ejs // its own lane: never behind routine work

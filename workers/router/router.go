@@ -17,11 +17,13 @@
 //
 // Guarantees. An input is acked only after all its outputs are acked.
 // Inputs that were waiting together are routed together (one output per
-// subject, up to 64 inputs or 256 KiB); each output carries a Nats-Msg-Id
-// derived from its first input's stored identity, so a redelivered group
-// is stored once, and a redelivered input merged into a different group is
-// dropped downstream by the processor's recent-key window. Several router
-// instances on the same durable consumer share the work.
+// subject; routine inputs up to 64 or 256 KiB, emergency ones up to 512);
+// each output's Nats-Msg-Id is its group's identity (bus.GroupID: every
+// input's stored identity) and its subject, so a redelivered group is
+// stored once, and inputs regrouped differently after a redelivery make
+// new outputs whose frames already processed are dropped by the
+// processor's recent-key window. Several router instances on the same
+// durable consumer share the work.
 package router
 
 import (
@@ -30,7 +32,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -506,6 +507,7 @@ func (r *Router) routeGroup(ctx context.Context, pub *bus.Publisher, msgs []jets
 		first jetstream.Msg // the first input routed
 		taken int
 	)
+	members := make([]jetstream.Msg, 0, len(msgs)) // the inputs routed
 	for i, m := range msgs {
 		mark := sc.mark()
 		sp, err := r.split(ctx, sc, m.Data(), kind)
@@ -518,6 +520,7 @@ func (r *Router) routeGroup(ctx context.Context, pub *bus.Publisher, msgs []jets
 			first, total.station = m, sp.station
 		}
 		taken++
+		members = append(members, m)
 		total.changed = total.changed || sp.changed
 		total.emergency += sp.emergency
 		total.routine += sp.routine
@@ -527,12 +530,9 @@ func (r *Router) routeGroup(ctx context.Context, pub *bus.Publisher, msgs []jets
 		return
 	}
 	outs := sc.active()
-	id := "route:" + bus.StoredID(first)
-	if taken > 1 {
-		id += "+" + strconv.Itoa(taken-1)
-	}
+	id := "route:" + bus.GroupID(members)
 	errc := make(chan error, len(outs))
-	for i, o := range outs {
+	for _, o := range outs {
 		var data []byte
 		if taken == 1 && len(outs) == 1 && !total.changed && bytes.Equal(total.station, o.src) {
 			data = first.Data()
@@ -540,7 +540,7 @@ func (r *Router) routeGroup(ctx context.Context, pub *bus.Publisher, msgs []jets
 			data = schemas.AppendFrameBatchHeaderBytes(make([]byte, 0, len(o.frames)+len(o.src)+24), o.src, o.n)
 			data = append(data, o.frames...)
 		}
-		msg := bus.NewMsg(o.subject, data, id+":"+strconv.Itoa(i))
+		msg := bus.NewMsg(o.subject, data, id+":"+o.subject)
 		if err := pub.PublishAsync(ctx, msg, func(_ *jetstream.PubAck, err error) { errc <- err }); err != nil {
 			errc <- err
 		}

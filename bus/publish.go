@@ -1,11 +1,11 @@
 package bus
 
 import (
-	"hash/fnv"
-	"io"
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"log/slog"
 	"strconv"
 	"sync"

@@ -144,8 +144,6 @@ func TestRunFlagsReachTheConfig(t *testing.T) {
 	}
 }
 
-// --retention reaches the configuration, and a bad --memory-limit is an
-// error naming the flag before anything starts.
 // The soak keeps telemetry for a minute unless --retention says otherwise.
 func TestSoakRetention(t *testing.T) {
 	if os.Getenv("MERIDIAN_RETENTION") != "" {
@@ -154,7 +152,11 @@ func TestSoakRetention(t *testing.T) {
 	if c := soakConfig(soakCmd); c.Retention != time.Minute {
 		t.Fatalf("soak retention %v by default, want 1m", c.Retention)
 	}
-	t.Cleanup(func() { global.retention = 24 * time.Hour })
+	t.Cleanup(func() {
+		global.retention = 24 * time.Hour
+		soakCmd.Flags().Lookup("retention").Changed = false
+		rootCmd.PersistentFlags().Lookup("retention").Changed = false
+	})
 	if err := soakCmd.ParseFlags([]string{"--retention", "90m"}); err != nil {
 		t.Fatal(err)
 	}
@@ -163,11 +165,16 @@ func TestSoakRetention(t *testing.T) {
 	}
 }
 
+// --retention reaches the configuration, and a bad --memory-limit is an
+// error naming the flag before anything starts.
 func TestRetentionAndMemoryLimitFlags(t *testing.T) {
 	if err := rootCmd.PersistentFlags().Parse([]string{"--retention", "90m"}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { global.retention = 24 * time.Hour })
+	t.Cleanup(func() {
+		global.retention = 24 * time.Hour
+		rootCmd.PersistentFlags().Lookup("retention").Changed = false
+	})
 	if c := systemConfig(); c.Retention != 90*time.Minute {
 		t.Fatalf("retention %v, want 90m", c.Retention)
 	}

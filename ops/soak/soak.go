@@ -357,7 +357,10 @@ func prime(ctx context.Context, s *system.System, m *meter, pr *probe) error {
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("soak: prime: %w", err)
 	}
-	_, _ = io.Copy(io.Discard, c) // the gateway closes the session after GOODBYE
+	// The gateway closes the session after GOODBYE; a gateway that does not
+	// must not hold the soak up.
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, _ = io.Copy(io.Discard, c)
 	var st schemas.PipelineStats
 	if !waitFor(ctx, 30*time.Second, func() bool {
 		st, _ = m.total(ctx)

@@ -44,7 +44,7 @@ func ParseSize(s string) (int64, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(lower, 64)
-	if err != nil || v <= 0 || math.IsInf(v, 0) || v*mult >= math.MaxInt64 {
+	if err != nil || math.IsNaN(v) || v*mult < 1 || math.IsInf(v, 0) || v*mult >= math.MaxInt64 {
 		return 0, fmt.Errorf("%w (got %q)", ErrBadSize, s)
 	}
 	return int64(v * mult), nil
@@ -73,10 +73,13 @@ func Cgroup(fsys fs.FS) (limit int64, ok bool) {
 	return 0, false
 }
 
+// MinLimit is the smallest size Apply accepts.
+const MinLimit = 64 << 20
+
 // Apply sets the soft limit from setting: "off" leaves the runtime alone,
-// a size sets it, and "auto" (or empty) sets Fraction of the cgroup's
-// limit unless GOMEMLIMIT already gave one. It returns the limit set (0:
-// none) and where it came from, for the log.
+// a size (at least MinLimit) sets it, and "auto" (or empty) sets Fraction
+// of the cgroup's limit unless GOMEMLIMIT already gave one. It returns the
+// limit set (0: none) and where it came from, for the log.
 func Apply(setting string, cgroup fs.FS) (limit int64, source string, err error) {
 	switch strings.ToLower(strings.TrimSpace(setting)) {
 	case "off":
@@ -96,6 +99,9 @@ func Apply(setting string, cgroup fs.FS) (limit int64, source string, err error)
 	limit, err = ParseSize(setting)
 	if err != nil {
 		return 0, "", err
+	}
+	if limit < MinLimit { // the collector would run without pause
+		return 0, "", fmt.Errorf("%w: %d bytes is below the %d MiB a process needs (got %q)", ErrBadSize, limit, MinLimit>>20, setting)
 	}
 	debug.SetMemoryLimit(limit)
 	return limit, "--memory-limit", nil

@@ -18,7 +18,7 @@ func TestParseSize(t *testing.T) {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "lots", "-1GiB", "0", "1e30TiB", "GiB"} {
+	for _, in := range []string{"", "lots", "-1GiB", "0", "1e30TiB", "GiB", "nan", "NaN MiB", "0.1", "inf"} {
 		if _, err := ParseSize(in); !errors.Is(err, ErrBadSize) {
 			t.Errorf("ParseSize(%q) err = %v, want ErrBadSize", in, err)
 		}
@@ -66,7 +66,9 @@ func TestApply(t *testing.T) {
 	if limit, _, err := Apply("off", cg); err != nil || limit != 0 || debug.SetMemoryLimit(-1) != math.MaxInt64 {
 		t.Fatalf("off set %d, %v", limit, err)
 	}
-	if _, _, err := Apply("lots", cg); !errors.Is(err, ErrBadSize) {
-		t.Fatalf("bad size: %v", err)
+	for _, bad := range []string{"lots", "1B", "10MiB"} {
+		if _, _, err := Apply(bad, cg); !errors.Is(err, ErrBadSize) {
+			t.Fatalf("Apply(%q): %v, want ErrBadSize", bad, err)
+		}
 	}
 }

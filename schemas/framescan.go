@@ -121,7 +121,15 @@ func (w *walker) frame(f *RawFrame) error {
 			u, err = w.unsigned(math.MaxUint8)
 			f.Flags = uint8(u)
 		case "tle":
+			// A TLE record or nil, as the reflection decoder requires: any
+			// other value would be passed on byte for byte and make the
+			// whole merged batch undecodable downstream.
 			start := w.i
+			if start < len(w.b) {
+				if c := w.b[start]; c != 0xc0 && c&0xf0 != 0x80 && c != 0xde && c != 0xdf {
+					return errors.New("tle: not a map")
+				}
+			}
 			if err = w.value(1); err == nil && w.b[start] != 0xc0 {
 				f.Tle = w.b[start:w.i]
 			}

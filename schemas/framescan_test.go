@@ -83,6 +83,7 @@ func TestScanFrameBatchRefuses(t *testing.T) {
 		"sat id too big":   frame("satellite_id", uint64(1)<<32),
 		"string sequence":  frame("sequence", "1"),
 		"huge payload":     frame("payload", make([]byte, MaxFrameSize+1)),
+		"tle not a map":    frame("tle", 5),
 		"not a map":        {0x91, 0x01},
 		"truncated":        AppendFrameBatch(nil, sampleBatch())[:40],
 		"trailing bytes":   append(AppendFrameBatch(nil, sampleBatch()), 0),
@@ -146,14 +147,20 @@ func FuzzScanFrameBatch(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte{0x81, 0xa6, 'f', 'r', 'a', 'm', 'e', 's', 0x91, 0x80})
 	f.Add([]byte("junk"))
+	withTLE := sampleBatch()
+	withTLE.Frames[0].Tle = &Tle{NoradID: 25544, IntlDesignator: "98067A", Epoch: 24001.5, MeanMotion: 15.5}
+	f.Add(AppendFrameBatch(nil, withTLE))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		station, got, err := scanAll(t, data)
 		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("refused without ErrMalformed: %v", err)
+			}
 			return
 		}
 		var want FrameBatch
 		if Decode(data, &want) != nil {
-			return // accepted by the scanner, refused by reflection (e.g. a malformed tle it carries verbatim)
+			return // accepted by the scanner, refused by reflection (a tle map with bad fields, carried verbatim)
 		}
 		if station != want.StationID || len(got) != len(want.Frames) {
 			t.Fatalf("scan: %q, %d frames; decode: %q, %d", station, len(got), want.StationID, len(want.Frames))

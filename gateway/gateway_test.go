@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/meridian-ops/meridian/bus"
 	"github.com/meridian-ops/meridian/bus/bustest"
 	"github.com/meridian-ops/meridian/gateway"
@@ -395,6 +397,8 @@ func TestEmergencyFramesWaitingForAnAckLeaveTogether(t *testing.T) {
 		found, _ := bus.KVGet(ctx, kv, "gs-burst", &st)
 		return found && st.Phase == schemas.PhaseConnected
 	}, "session not connected")
+	acksBefore := emergencyAcks(t)
+	readBefore := metric(t, "meridian_gateway_frames_total", map[string]string{"station": "gs-burst"})
 	if err := r.bus.JS.DeleteStream(ctx, schemas.StreamIngest); err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +407,7 @@ func TestEmergencyFramesWaitingForAnAckLeaveTogether(t *testing.T) {
 		send(t, c, mf1(5, uint64(i+1), schemas.FlagEmergency, fmt.Sprintf("E%02d", i+1)))
 	}
 	bustest.Eventually(t, 10*time.Second, func() bool {
-		return metric(t, "meridian_gateway_frames_total", map[string]string{"station": "gs-burst"}) == n
+		return metric(t, "meridian_gateway_frames_total", map[string]string{"station": "gs-burst"})-readBefore == n
 	}, "gateway did not read the %d frames", n)
 	if err := bus.Provision(ctx, r.bus.JS, bus.ProvisionOptions{}); err != nil {
 		t.Fatal(err)
@@ -426,4 +430,30 @@ func TestEmergencyFramesWaitingForAnAckLeaveTogether(t *testing.T) {
 	if info.State.Msgs != 5 {
 		t.Fatalf("%d emergency messages stored for %d frames, want 5 (4 in flight + 1 that waited)", info.State.Msgs, n)
 	}
+	// Latency is observed per frame, not per batch: the frames that waited
+	// longest are not under-counted.
+	bustest.Eventually(t, 5*time.Second, func() bool { return emergencyAcks(t)-acksBefore == n },
+		"emergency ack latency observed %d times for %d frames", emergencyAcks(t)-acksBefore, n)
+}
+
+// emergencyAcks is how many emergency ack latencies the gateway observed.
+func emergencyAcks(t *testing.T) uint64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "meridian_gateway_ack_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "priority" && l.GetValue() == "emergency" {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return 0
 }

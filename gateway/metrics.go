@@ -39,7 +39,9 @@ var (
 		Help:    "From reading a frame off the socket to JetStream's ack of its batch, by priority.",
 		Buckets: prometheus.ExponentialBuckets(100e-6, 2, 16)},
 		[]string{"priority"})
-	commandsWritten = promauto.NewCounterVec(prometheus.CounterOpts{
+	// emergencyAckSeconds is ackSeconds' emergency series, looked up once.
+	emergencyAckSeconds = ackSeconds.WithLabelValues("emergency")
+	commandsWritten     = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "meridian_gateway_commands_total",
 		Help: "Dispatched commands for connected stations by outcome (written, failed)."},
 		[]string{"outcome"})

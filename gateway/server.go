@@ -40,7 +40,7 @@ type Config struct {
 	// its HELLO (token=...); sessions without it are refused.
 	RequireToken string
 	// OnAck, when set, is told each frame's read-to-ack latency (per
-	// batch, from its oldest frame's read); benchmarks use it for exact
+	// emergency frame, per routine batch from its oldest frame's read); benchmarks use it for exact
 	// percentiles beyond the histogram's buckets.
 	OnAck  func(p schemas.Priority, latency time.Duration)
 	Logger *slog.Logger

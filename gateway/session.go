@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -56,8 +57,8 @@ type session struct {
 	emu          sync.Mutex // guards the emergency frames waiting for an ack
 	eBody        []byte     // encoded emergency frames not yet published
 	eN           int
-	eFirst       time.Time // read time of the oldest of them
-	eInFlight    int       // emergency batches awaiting their ack
+	eRead        []time.Time // their read times: latency is observed per frame
+	eInFlight    int         // emergency batches awaiting their ack
 	emergencySeq uint64
 
 	mu        sync.Mutex // guards the batch being built
@@ -310,10 +311,8 @@ const emergencyInFlight = 4
 func (s *session) publishEmergency(f *schemas.Frame, readAt time.Time) {
 	s.emu.Lock()
 	defer s.emu.Unlock()
-	if s.eN == 0 {
-		s.eFirst = readAt
-	}
 	s.eBody = schemas.AppendFrame(s.eBody, f)
+	s.eRead = append(s.eRead, readAt)
 	s.eN++
 	if s.eInFlight < emergencyInFlight {
 		s.flushEmergencyLocked()
@@ -328,8 +327,8 @@ func (s *session) flushEmergencyLocked() {
 	}
 	data := schemas.AppendFrameBatchHeader(make([]byte, 0, len(s.eBody)+len(s.station)+32), s.station, s.eN)
 	data = append(data, s.eBody...)
-	first, n := s.eFirst, s.eN
-	s.eBody, s.eN = s.eBody[:0], 0
+	n, reads := s.eN, slices.Clone(s.eRead)
+	s.eBody, s.eN, s.eRead = s.eBody[:0], 0, s.eRead[:0]
 	s.emergencySeq++
 	s.eInFlight++
 	msgID := s.station + ":" + s.id + ":e" + strconv.FormatUint(s.emergencySeq, 10)
@@ -350,10 +349,13 @@ func (s *session) flushEmergencyLocked() {
 			}
 			batchesTotal.WithLabelValues("emergency", "ok").Inc()
 			framesAcked.Add(float64(n))
-			d := time.Since(first)
-			ackSeconds.WithLabelValues("emergency").Observe(d.Seconds())
-			if on := s.srv.cfg.OnAck; on != nil {
-				on(schemas.PriorityEmergency, d)
+			now := time.Now()
+			for _, at := range reads {
+				d := now.Sub(at)
+				emergencyAckSeconds.Observe(d.Seconds())
+				if on := s.srv.cfg.OnAck; on != nil {
+					on(schemas.PriorityEmergency, d)
+				}
 			}
 		})
 	if err != nil {

@@ -201,10 +201,29 @@ func TestPublisherRetriesWhenTheServerShedsLoad(t *testing.T) {
 	if after["retried"] == before["retried"] {
 		t.Fatal("the server shed nothing: the test did not fill the ingest queue")
 	}
-	s, _ := b.JS.Stream(ctx(t), schemas.StreamIngest)
-	info, _ := s.Info(ctx(t))
+	s, err := b.JS.Stream(ctx(t), schemas.StreamIngest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if acks.Load() != n || info.State.Msgs != n {
 		t.Fatalf("%d acked, %d stored, want %d", acks.Load(), info.State.Msgs, n)
+	}
+}
+
+// The server's 429 is recognised, by its error code, and nothing else is.
+func TestIsTooManyRequests(t *testing.T) {
+	shed := &jetstream.APIError{Code: 429, ErrorCode: 10167, Description: "too many requests"}
+	if !bus.IsTooManyRequests(fmt.Errorf("publish: %w", shed)) {
+		t.Fatal("a wrapped 429 (err_code 10167) not recognised")
+	}
+	for _, err := range []error{nil, errors.New("too many requests"), &jetstream.APIError{Code: 503, ErrorCode: 10077}} {
+		if bus.IsTooManyRequests(err) {
+			t.Fatalf("%v taken for load shedding", err)
+		}
 	}
 }
 

@@ -122,15 +122,20 @@ func (w *Worker) Run(ctx context.Context) error {
 		n, err := w.arc.AppendRecords(recs)
 		if err != nil && len(taken) > 1 && !errors.Is(err, ErrFailed) {
 			// The group did not fit (a full disk): write its messages one
-			// by one, so what fits is archived and acked and only the rest
-			// waits for redelivery.
-			n = 0
-			for _, t := range taken {
+			// by one, in order, so what fits is archived and acked; from
+			// the first that does not, the rest wait for redelivery. (What
+			// the group write made durable is found already recorded, and
+			// counted in n.)
+			w.writeFailed(msgs[taken[0].msg], err, stop)
+			for j, t := range taken {
 				k, err := w.arc.AppendRecords(recs[t.from:t.to])
 				n += k
 				if err != nil {
 					w.writeFailed(msgs[t.msg], err, stop)
-					errs[t.msg] = err
+					for _, rest := range taken[j:] {
+						errs[rest.msg] = err
+					}
+					break
 				}
 			}
 			archivedTotal.Add(float64(n))

@@ -334,6 +334,9 @@ func (s *session) flushEmergencyLocked() {
 	msgID := s.station + ":" + s.id + ":e" + strconv.FormatUint(s.emergencySeq, 10)
 	// The ack callback runs on the publisher's goroutine, which has freed
 	// this batch's slot: the publish below it never waits for the window.
+	// It may wait out PublishAsync's retries while NATS reconnects, holding
+	// emu: the station's next emergency frame then waits too, which is the
+	// backpressure a disconnected bus should give.
 	err := s.epub.PublishAsync(s.pubCtx, bus.NewMsg(schemas.IngestEmergencySubject(s.station), data, msgID),
 		func(_ *jetstream.PubAck, err error) {
 			s.emu.Lock()

@@ -156,7 +156,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				var err error
 				keys, err = w.handle(hctx, lock, l.urgent, l.pub, m, keys[:0])
 				return err
-			}, bus.ConsumeOptions{Logger: w.log, PullMaxBytes: 8 << 20}) // hand-offs are up to 1,024 frames
+			}, bus.ConsumeOptions{Logger: w.log, PullMaxBytes: 8 << 20}) // merged hand-offs are up to 1,024 frames; one batch passed on alone may be larger
 		}()
 	}
 	wg.Wait()

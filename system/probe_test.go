@@ -12,14 +12,13 @@ import (
 	"runtime/metrics"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meridian-ops/meridian/bus/bustest"
 	"github.com/meridian-ops/meridian/schemas"
-
 	"github.com/meridian-ops/meridian/system"
 )
 
@@ -32,11 +31,7 @@ func probe(ctx context.Context, s *system.System) {
 		t := time.NewTicker(500 * time.Millisecond)
 		defer t.Stop()
 		var last time.Duration
-		cpu := func() time.Duration {
-			var ru syscall.Rusage
-			_ = syscall.Getrusage(0, &ru)
-			return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		}
+		cpu := bustest.CPUTime
 		last = cpu()
 		for {
 			select {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,4 +88,13 @@ func LeakOptions(extra ...goleak.Option) []goleak.Option {
 		goleak.IgnoreAnyFunction("github.com/nats-io/nats-server/v2/server.(*ipQueue[...]).pop"),
 		goleak.IgnoreTopFunction("time.Sleep"),
 	}, extra...)
+}
+
+// CPUTime is the process's user+system CPU time so far: benchmarks report
+// CPU per unit of work from two readings, which unlike frames/s does not
+// depend on how much of the machine the run managed to keep busy.
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -89,7 +88,7 @@ func TestSubmitDispatchLatency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cpu0 := cpuTime(t)
+	cpu0 := bustest.CPUTime()
 	kinds := []schemas.CommandKind{schemas.CmdSafeMode, schemas.CmdAbortPass, schemas.CmdStatusRequest, schemas.CmdHousekeeping}
 	start := time.Now()
 	interval := time.Second / time.Duration(*latencyRate)
@@ -123,7 +122,7 @@ func TestSubmitDispatchLatency(t *testing.T) {
 	case <-js.PublishAsyncComplete():
 	case <-ctx.Done():
 	}
-	cpu := cpuTime(t) - cpu0
+	cpu := bustest.CPUTime() - cpu0
 	mu.Lock()
 	defer mu.Unlock()
 	slices.Sort(lat)
@@ -137,13 +136,4 @@ func TestSubmitDispatchLatency(t *testing.T) {
 	if c := w.Counters(); c.Stored != uint64(total) || c.Duplicates != 0 {
 		t.Errorf("counters %+v", c)
 	}
-}
-
-// cpuTime is the process's user+system CPU time so far.
-func cpuTime(t *testing.T) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

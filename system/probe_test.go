@@ -66,12 +66,14 @@ func stageProbe(nc *nats.Conn, mu *sync.Mutex, sentAt map[uint64]time.Time) func
 		return func() {}
 	}
 	stageLat := map[string][]time.Duration{}
+	stageMsgs := map[string]int{} // messages, against frames: how much each lane merges
 	subjects := []string{"tlm.ingest.emergency.>", "tlm.routed.emergency.>", "tlm.work.emergency"}
 	for _, subj := range subjects {
 		sub, _ := nc.Subscribe(subj, func(m *nats.Msg) {
 			now := time.Now()
 			mu.Lock()
 			defer mu.Unlock()
+			stageMsgs[subj]++
 			_, _, _ = schemas.ScanFrameBatch(m.Data, func(f schemas.FrameView) error {
 				if t0, ok := sentAt[f.Sequence]; ok && f.Flags&schemas.FlagEmergency != 0 {
 					stageLat[subj] = append(stageLat[subj], now.Sub(t0))
@@ -122,7 +124,7 @@ func stageProbe(nc *nats.Conn, mu *sync.Mutex, sentAt map[uint64]time.Time) func
 				continue
 			}
 			slices.Sort(l)
-			fmt.Fprintln(os.Stderr, subj, "n", len(l), "p50", l[len(l)/2], "p90", l[len(l)*9/10], "p99", l[len(l)*99/100])
+			fmt.Fprintln(os.Stderr, subj, "n", len(l), "msgs", stageMsgs[subj], "p50", l[len(l)/2], "p90", l[len(l)*9/10], "p99", l[len(l)*99/100])
 		}
 	}
 }

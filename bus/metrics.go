@@ -18,7 +18,7 @@ var (
 	}, []string{"consumer"})
 	handleSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "meridian_bus_handle_seconds",
-		Help:    "Time a consumer's handler took per call: one message, or for consumers that handle messages in groups (router, fan-in) one group.",
+		Help:    "Time a consumer's handler took per call: one message, or for consumers that handle messages in groups (router, archive) one group.",
 		Buckets: prometheus.ExponentialBuckets(25e-6, 2.5, 12),
 	}, []string{"consumer"})
 	published = promauto.NewCounterVec(prometheus.CounterOpts{

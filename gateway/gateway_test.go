@@ -222,20 +222,24 @@ func TestIdleAndSlowlorisClosed(t *testing.T) {
 	slow := r.dial()
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() { // the slowloris: a 100-byte frame, one byte every 50 ms
-		msg := append([]byte{0, 0, 0, 100}, make([]byte, 100)...)
+	msg := append([]byte{0, 0, 0, 100}, make([]byte, 100)...)
+	slowSent := make(chan int, 1)
+	go func() { // the slowloris: a 100-byte frame, one byte every 50 ms (5.2 s in all)
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
-		for _, b := range msg {
+		for i, b := range msg {
 			select {
 			case <-stop:
+				slowSent <- i
 				return
 			case <-tick.C:
 			}
 			if _, err := slow.Write([]byte{b}); err != nil {
+				slowSent <- i
 				return
 			}
 		}
+		slowSent <- len(msg)
 	}()
 	for name, c := range map[string]net.Conn{"silent": silent, "slowloris": slow} {
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -245,9 +249,57 @@ func TestIdleAndSlowlorisClosed(t *testing.T) {
 			t.Fatalf("%s client not closed by the idle timeout: %v", name, err)
 		}
 	}
+	// Closed because its frame did not arrive in time, not because it
+	// ended: a byte now and then must not keep a frame's deadline moving.
+	if n := <-slowSent; n == len(msg) {
+		t.Fatalf("the slowloris wrote its whole %d-byte frame over 5 s; the 300 ms idle timeout should have closed it", n)
+	}
 	good := r.dial()
 	send(t, good, []byte("hello"))
 	r.waitFrames(1)
+}
+
+// A session whose publishes stall for longer than the idle timeout (here
+// JetStream has no stream to store them) is not taken for idle when it
+// comes back to its socket: the deadline counts from when the gateway is
+// ready for the next frame, not from the last read before the stall.
+func TestPublishStallLongerThanIdleIsNotIdle(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	r := startGateway(t, gateway.Config{IdleTimeout: idle, Window: 1, MaxBatchFrames: 1})
+	ctx := context.Background()
+	c := r.dial()
+	send(t, c, []byte("HELLO station=gs-stall format=mf1"))
+	kv, _ := r.bus.JS.KeyValue(ctx, schemas.BucketSessions)
+	bustest.Eventually(t, 5*time.Second, func() bool {
+		var st schemas.SessionState
+		found, _ := bus.KVGet(ctx, kv, "gs-stall", &st)
+		return found && st.Phase == schemas.PhaseConnected
+	}, "session not connected")
+	if err := r.bus.JS.DeleteStream(ctx, schemas.StreamIngest); err != nil {
+		t.Fatal(err)
+	}
+	idleBefore := metric(t, "meridian_gateway_sessions_total", map[string]string{"outcome": "idle"})
+	// One batch per frame and a window of one: the second frame's publish
+	// waits for the first's ack, which cannot come.
+	send(t, c, mf1(4, 1, 0, "before-1"))
+	send(t, c, mf1(4, 2, 0, "before-2"))
+	stalled := time.Now()
+	retried := metric(t, "meridian_bus_publish_total", map[string]string{"outcome": "retried"})
+	bustest.Eventually(t, 10*time.Second, func() bool {
+		return time.Since(stalled) > 3*idle &&
+			metric(t, "meridian_bus_publish_total", map[string]string{"outcome": "retried"}) > retried
+	}, "the publish did not stall")
+	if err := bus.Provision(ctx, r.bus.JS, bus.ProvisionOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	send(t, c, mf1(4, 3, 0, "after"))
+	fs := r.waitFrames(3)
+	if len(fs) != 3 {
+		t.Fatalf("stored %d frames, sent 3", len(fs))
+	}
+	if n := metric(t, "meridian_gateway_sessions_total", map[string]string{"outcome": "idle"}) - idleBefore; n != 0 {
+		t.Fatalf("%v sessions closed as idle; the station never was", n)
+	}
 }
 
 func TestConnectionLimitRefusesClearly(t *testing.T) {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -96,7 +97,7 @@ func (s *session) run(ctx context.Context) {
 	defer s.conn.Close()
 	s.pub = bus.NewPublisher(s.js, s.srv.cfg.Window, s.log)
 	s.epub = bus.NewPublisher(s.ejs, emergencyWindow, s.log)
-	sock := &socketReader{s: s, idle: s.srv.cfg.IdleTimeout}
+	sock := &socketReader{r: s.conn, at: time.Now()}
 	br := bufio.NewReaderSize(sock, 64<<10)
 	fr := newFrameReader(br)
 	outcome, dispatchStop := s.readLoop(ctx, fr, br, sock)
@@ -127,6 +128,7 @@ func (s *session) run(ctx context.Context) {
 // readLoop reads frames until the session ends and says why.
 func (s *session) readLoop(ctx context.Context, fr *frameReader, br *bufio.Reader, sock *socketReader) (outcome string, dispatchStop func()) {
 	idle := s.srv.cfg.IdleTimeout
+	var lastDeadline time.Time
 	first := true
 	for {
 		// Stopping: end at a frame boundary, but only once the bytes already
@@ -134,6 +136,19 @@ func (s *session) readLoop(ctx context.Context, fr *frameReader, br *bufio.Reade
 		// gateway drops nothing it has read.
 		if s.stopping.Load() && !fr.midFrame() && br.Buffered() == 0 {
 			return "shutdown", dispatchStop
+		}
+		// A frame must arrive within the idle timeout of the gateway being
+		// ready for it, so the deadline moves on at frame boundaries — and
+		// only matters, and so is only set, when the frame is not already
+		// in the buffer.
+		if !nextFrameBuffered(br) {
+			if now := time.Now(); !s.stopping.Load() && now.Sub(lastDeadline) > idle/8 {
+				_ = s.conn.SetReadDeadline(now.Add(idle))
+				lastDeadline = now
+				if s.stopping.Load() { // stop() may have run between the check and the set
+					_ = s.conn.SetReadDeadline(time.Now())
+				}
+			}
 		}
 		p, err := fr.next()
 		if err != nil {
@@ -195,30 +210,29 @@ func (s *session) readLoop(ctx context.Context, fr *frameReader, br *bufio.Reade
 	}
 }
 
-// socketReader is the station's socket as the session's buffer reads it.
-// Before a read it moves the idle deadline on (unless the session is
-// stopping, whose deadline stop sets); after it, it notes when the read
-// returned. Frames taken from one read's bytes share that time, so the
-// clock is read per socket read rather than per frame (on this VM a clock
-// read costs about as much as decoding a frame).
+// socketReader notes when each read from the station's socket returned.
+// Frames taken from one read's bytes share that time, so the clock is read
+// per socket read rather than per frame (on this VM a clock read costs
+// about as much as decoding a frame).
 type socketReader struct {
-	s            *session
-	idle         time.Duration
-	lastDeadline time.Time
-	at           time.Time // when the last read returned
+	r  io.Reader
+	at time.Time // when the last read returned
 }
 
 func (r *socketReader) Read(p []byte) (int, error) {
-	if now := time.Now(); !r.s.stopping.Load() && now.Sub(r.lastDeadline) > r.idle/8 {
-		_ = r.s.conn.SetReadDeadline(now.Add(r.idle))
-		r.lastDeadline = now
-		if r.s.stopping.Load() { // stop() may have run between the check and the set
-			_ = r.s.conn.SetReadDeadline(time.Now())
-		}
-	}
-	n, err := r.s.conn.Read(p)
+	n, err := r.r.Read(p)
 	r.at = time.Now()
 	return n, err
+}
+
+// nextFrameBuffered reports whether br already holds the whole next frame,
+// so that reading it does not touch the socket.
+func nextFrameBuffered(br *bufio.Reader) bool {
+	if br.Buffered() < 4 {
+		return false
+	}
+	h, _ := br.Peek(4)
+	return br.Buffered()-4 >= int(binary.BigEndian.Uint32(h))
 }
 
 // protocolError counts and logs a protocol error, tells the station why,

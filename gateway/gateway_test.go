@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -267,22 +268,30 @@ func TestPublishStallLongerThanIdleIsNotIdle(t *testing.T) {
 	const idle = 300 * time.Millisecond
 	r := startGateway(t, gateway.Config{IdleTimeout: idle, Window: 1, MaxBatchFrames: 1})
 	ctx := context.Background()
-	c := r.dial()
-	send(t, c, []byte("HELLO station=gs-stall format=mf1"))
-	kv, _ := r.bus.JS.KeyValue(ctx, schemas.BucketSessions)
-	bustest.Eventually(t, 5*time.Second, func() bool {
-		var st schemas.SessionState
-		found, _ := bus.KVGet(ctx, kv, "gs-stall", &st)
-		return found && st.Phase == schemas.PhaseConnected
-	}, "session not connected")
 	if err := r.bus.JS.DeleteStream(ctx, schemas.StreamIngest); err != nil {
 		t.Fatal(err)
 	}
-	idleBefore := metric(t, "meridian_gateway_sessions_total", map[string]string{"outcome": "idle"})
-	// One batch per frame and a window of one: the second frame's publish
-	// waits for the first's ack, which cannot come.
-	send(t, c, mf1(4, 1, 0, "before-1"))
-	send(t, c, mf1(4, 2, 0, "before-2"))
+	outcome := func(o string) float64 {
+		return metric(t, "meridian_gateway_sessions_total", map[string]string{"outcome": o})
+	}
+	idle0, goodbye0 := outcome("idle"), outcome("goodbye")
+	read := func() float64 {
+		return metric(t, "meridian_gateway_frames_total", map[string]string{"station": "gs-stall"})
+	}
+	read0 := read()
+	// Everything in one write, so no step of the test's own races the
+	// session's first deadline. One batch per frame and a window of one:
+	// the second frame's publish waits for the first's ack, which cannot
+	// come.
+	var w bytes.Buffer
+	for _, f := range [][]byte{[]byte("HELLO station=gs-stall format=mf1"), mf1(4, 1, 0, "before-1"), mf1(4, 2, 0, "before-2")} {
+		_ = schemas.WriteFrame(&w, f)
+	}
+	c := r.dial()
+	if _, err := c.Write(w.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, 10*time.Second, func() bool { return read()-read0 == 2 }, "the gateway did not read the two frames")
 	stalled := time.Now()
 	retried := metric(t, "meridian_bus_publish_total", map[string]string{"outcome": "retried"})
 	bustest.Eventually(t, 10*time.Second, func() bool {
@@ -293,12 +302,14 @@ func TestPublishStallLongerThanIdleIsNotIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	send(t, c, mf1(4, 3, 0, "after"))
-	fs := r.waitFrames(3)
-	if len(fs) != 3 {
-		t.Fatalf("stored %d frames, sent 3", len(fs))
+	send(t, c, []byte("GOODBYE"))
+	bustest.Eventually(t, 10*time.Second, func() bool { return outcome("goodbye")+outcome("idle") > goodbye0+idle0 },
+		"the session did not end")
+	if n := outcome("idle") - idle0; n != 0 {
+		t.Fatalf("the session was closed as idle after its publishes stalled; the station never was idle")
 	}
-	if n := metric(t, "meridian_gateway_sessions_total", map[string]string{"outcome": "idle"}) - idleBefore; n != 0 {
-		t.Fatalf("%v sessions closed as idle; the station never was", n)
+	if fs := r.waitFrames(3); len(fs) != 3 {
+		t.Fatalf("stored %d frames, sent 3", len(fs))
 	}
 }
 

@@ -141,7 +141,7 @@ func (s *session) readLoop(ctx context.Context, fr *frameReader, br *bufio.Reade
 		// ready for it, so the deadline moves on at frame boundaries — and
 		// only matters, and so is only set, when the frame is not already
 		// in the buffer.
-		if !nextFrameBuffered(br) {
+		if !fr.midFrame() && !nextFrameBuffered(br) {
 			if now := time.Now(); !s.stopping.Load() && now.Sub(lastDeadline) > idle/8 {
 				_ = s.conn.SetReadDeadline(now.Add(idle))
 				lastDeadline = now
@@ -225,14 +225,14 @@ func (r *socketReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// nextFrameBuffered reports whether br already holds the whole next frame,
-// so that reading it does not touch the socket.
+// nextFrameBuffered reports whether br, at a frame boundary, already holds
+// the whole next frame, so that reading it does not touch the socket.
 func nextFrameBuffered(br *bufio.Reader) bool {
 	if br.Buffered() < 4 {
 		return false
 	}
-	h, _ := br.Peek(4)
-	return br.Buffered()-4 >= int(binary.BigEndian.Uint32(h))
+	h, _ := br.Peek(4) // buffered: no read
+	return uint64(br.Buffered()-4) >= uint64(binary.BigEndian.Uint32(h))
 }
 
 // protocolError counts and logs a protocol error, tells the station why,

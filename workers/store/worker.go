@@ -210,9 +210,13 @@ func (w *Worker) ingest(ctx context.Context, cons jetstream.Consumer) error {
 		break
 	}
 	// Stop pulling, then commit what was already delivered so a clean stop
-	// leaves nothing waiting for AckWait.
+	// leaves nothing waiting for AckWait. Drain, not Stop: Stop drops the
+	// messages the client has buffered but not yet handed over, and those
+	// would come back only after AckWait; drained, they reach the callback,
+	// which nak's them for immediate redelivery (or queues them for the
+	// commits below).
 	close(stop)
-	cc.Stop()
+	cc.Drain()
 	<-cc.Closed()
 	for failure == nil {
 		batch = bus.TakeReady(msgs, batch[:0], w.cfg.MaxBatch)
@@ -263,9 +267,8 @@ func (w *Worker) commit(ctx context.Context, msgs []jetstream.Msg) error {
 	}
 	commitSeconds.Observe(time.Since(start).Seconds())
 	batchSize.Observe(float64(len(ups)))
-	for _, m := range ok {
-		_ = m.Ack()
-	}
+	// Counted before acking: whoever sees the acks (an operator comparing
+	// the durable's ack floor with StoreStats, a test) sees the counts too.
 	w.commits.Add(1)
 	opsTotal.WithLabelValues("commit").Inc()
 	w.written.Add(uint64(res.Written))
@@ -274,6 +277,9 @@ func (w *Worker) commit(ctx context.Context, msgs []jetstream.Msg) error {
 	objectsGauge.Set(float64(w.objects.Load()))
 	updatesTotal.WithLabelValues("written").Add(float64(res.Written))
 	updatesTotal.WithLabelValues("unchanged").Add(float64(res.Unchanged))
+	for _, m := range ok {
+		_ = m.Ack()
+	}
 	return nil
 }
 

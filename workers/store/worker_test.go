@@ -106,7 +106,12 @@ func must[T any](t *testing.T) func(v *T, err error) *T {
 // TLE stream.
 func waitIngested(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
-	bustest.Eventually(t, 30*time.Second, func() bool {
+	waitIngestedWithin(t, js, 30*time.Second)
+}
+
+func waitIngestedWithin(t *testing.T, js jetstream.JetStream, d time.Duration) {
+	t.Helper()
+	bustest.Eventually(t, d, func() bool {
 		c, err := js.Consumer(context.Background(), schemas.StreamTLE, "store")
 		if err != nil {
 			return false
@@ -380,7 +385,9 @@ func TestRestartMidIngest(t *testing.T) {
 		si, err := s.Info(context.Background())
 		return err == nil && si.State.Msgs == n
 	}, "publisher did not finish")
-	waitIngested(t, js)
+	// Well within AckWait (30 s): a clean stop hands back what it had
+	// taken, it does not leave it to time out.
+	waitIngestedWithin(t, js, 15*time.Second)
 	if st := w2.Stats(); st.Objects != n {
 		t.Fatalf("objects after restart = %d, want %d", st.Objects, n)
 	}

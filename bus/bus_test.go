@@ -262,6 +262,7 @@ func TestConsumeDecodesAndTerminatesMalformed(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got atomic.Int64
+	malformed0 := bus.MalformedCount("test-malformed") // process-wide: other runs (-count) counted too
 	cctx, cancel := context.WithCancel(ctx(t))
 	done := make(chan error)
 	go func() {
@@ -273,8 +274,12 @@ func TestConsumeDecodesAndTerminatesMalformed(t *testing.T) {
 			return nil
 		}, bus.ConsumeOptions{Logger: bustest.Discard})
 	}()
-	bustest.Eventually(t, 10*time.Second, func() bool { return got.Load() == 2 && bus.MalformedCount("test-malformed") == 2 },
-		"want 2 good and 2 malformed, have %d good, %v malformed", got.Load(), bus.MalformedCount("test-malformed"))
+	bustest.Eventually(t, 10*time.Second, func() bool {
+		return got.Load() == 2 && bus.MalformedCount("test-malformed")-malformed0 == 2
+	}, "want 2 good and 2 malformed messages handled")
+	if n := bus.MalformedCount("test-malformed") - malformed0; got.Load() != 2 || n != 2 {
+		t.Fatalf("handled %d good and %v malformed, want 2 and 2", got.Load(), n)
+	}
 	bustest.Eventually(t, 10*time.Second, func() bool {
 		info, err := cons.Info(ctx(t))
 		return err == nil && info.NumAckPending == 0 && info.NumPending == 0

@@ -403,26 +403,14 @@ func TestProvisionShortRetention(t *testing.T) {
 // each message by its own result — a malformed one terminated and counted,
 // a failed one redelivered, the rest acked — and stops cleanly.
 func TestConsumeBatchGroupsAndSettlesEachMessage(t *testing.T) {
-	b := bustest.New(t)
-	js, _ := bus.NewJetStream(bustest.Conn(t, b))
 	const n = 50
-	for i := range n {
-		if _, err := js.Publish(ctx(t), "tlm.ingest.gs-batch", []byte{byte(i)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cons, err := bus.EnsureConsumer(ctx(t), b.JS, schemas.StreamIngest, jetstream.ConsumerConfig{Durable: "test-batch", AckWait: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cons := backlog(t, "tlm.ingest.gs-batch", "test-batch", n)
 	malformedBefore := bus.MalformedCount("test-batch")
 	var mu sync.Mutex
 	seen := map[byte]int{} // handler calls per message
 	largest := 0
-	cctx, cancel := context.WithCancel(ctx(t))
-	done := make(chan error)
-	go func() {
-		done <- bus.ConsumeBatch(cctx, cons, "test-batch", 8, func(_ context.Context, ms []jetstream.Msg) []error {
+	consumeUntilSettled(t, cons, func(cctx context.Context) error {
+		return bus.ConsumeBatch(cctx, cons, "test-batch", 8, func(_ context.Context, ms []jetstream.Msg) []error {
 			mu.Lock()
 			defer mu.Unlock()
 			largest = max(largest, len(ms))
@@ -439,15 +427,7 @@ func TestConsumeBatchGroupsAndSettlesEachMessage(t *testing.T) {
 			}
 			return errs
 		}, bus.ConsumeOptions{Logger: bustest.Discard, NakDelay: 10 * time.Millisecond, Concurrency: 2})
-	}()
-	bustest.Eventually(t, 20*time.Second, func() bool {
-		info, err := cons.Info(ctx(t))
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
-	}, "not every message was settled")
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	for i := range n {
@@ -467,27 +447,50 @@ func TestConsumeBatchGroupsAndSettlesEachMessage(t *testing.T) {
 	}
 }
 
-// A handler that returns fewer results than messages has not vouched for
-// the rest: they are redelivered, not acked.
-func TestConsumeBatchRedeliversMessagesWithoutAResult(t *testing.T) {
+// backlog stores n one-byte messages (0, 1, …) on subject in TLM_INGEST of a
+// fresh bus and returns a durable consumer of them.
+func backlog(t *testing.T, subject, durable string, n int) jetstream.Consumer {
+	t.Helper()
 	b := bustest.New(t)
 	js, _ := bus.NewJetStream(bustest.Conn(t, b))
-	const n = 10
 	for i := range n {
-		if _, err := js.Publish(ctx(t), "tlm.ingest.gs-short", []byte{byte(i)}); err != nil {
+		if _, err := js.Publish(ctx(t), subject, []byte{byte(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cons, err := bus.EnsureConsumer(ctx(t), b.JS, schemas.StreamIngest, jetstream.ConsumerConfig{Durable: "test-short", AckWait: 30 * time.Second})
+	cons, err := bus.EnsureConsumer(ctx(t), b.JS, schemas.StreamIngest, jetstream.ConsumerConfig{Durable: durable, AckWait: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	seen := map[byte]int{}
+	return cons
+}
+
+// consumeUntilSettled runs consume until cons has nothing pending or
+// awaiting an ack, then stops it and checks it ended cleanly.
+func consumeUntilSettled(t *testing.T, cons jetstream.Consumer, consume func(context.Context) error) {
+	t.Helper()
 	cctx, cancel := context.WithCancel(ctx(t))
 	done := make(chan error)
-	go func() {
-		done <- bus.ConsumeBatch(cctx, cons, "test-short", 4, func(_ context.Context, ms []jetstream.Msg) []error {
+	go func() { done <- consume(cctx) }()
+	bustest.Eventually(t, 20*time.Second, func() bool {
+		info, err := cons.Info(ctx(t))
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	}, "not every message was settled")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A handler that returns fewer results than messages has not vouched for
+// the rest: they are redelivered, not acked.
+func TestConsumeBatchRedeliversMessagesWithoutAResult(t *testing.T) {
+	const n = 10
+	cons := backlog(t, "tlm.ingest.gs-short", "test-short", n)
+	var mu sync.Mutex
+	seen := map[byte]int{}
+	consumeUntilSettled(t, cons, func(cctx context.Context) error {
+		return bus.ConsumeBatch(cctx, cons, "test-short", 4, func(_ context.Context, ms []jetstream.Msg) []error {
 			mu.Lock()
 			defer mu.Unlock()
 			fresh := false
@@ -500,15 +503,7 @@ func TestConsumeBatchRedeliversMessagesWithoutAResult(t *testing.T) {
 			}
 			return nil // all handled
 		}, bus.ConsumeOptions{Logger: bustest.Discard, NakDelay: 10 * time.Millisecond})
-	}()
-	bustest.Eventually(t, 20*time.Second, func() bool {
-		info, err := cons.Info(ctx(t))
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
-	}, "not every message was settled")
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	for i := range n {

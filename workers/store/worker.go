@@ -176,6 +176,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	return w.ingest(ctx, cons)
 }
 
+// drainTimeout bounds how long a clean stop waits for the client to hand
+// over the messages it has buffered.
+const drainTimeout = 5 * time.Second
+
 // ingest runs the batching consume loop until ctx ends or the engine fails.
 func (w *Worker) ingest(ctx context.Context, cons jetstream.Consumer) error {
 	msgs := make(chan jetstream.Msg, 4*w.cfg.MaxBatch)
@@ -217,7 +221,12 @@ func (w *Worker) ingest(ctx context.Context, cons jetstream.Consumer) error {
 	// commits below).
 	close(stop)
 	cc.Drain()
-	<-cc.Closed()
+	select {
+	case <-cc.Closed():
+	case <-time.After(drainTimeout): // NATS unreachable: what is left comes back after AckWait
+		cc.Stop()
+		<-cc.Closed()
+	}
 	for failure == nil {
 		batch = bus.TakeReady(msgs, batch[:0], w.cfg.MaxBatch)
 		if len(batch) == 0 {
